@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdi: virtual devices.
+ *
+ * Each device has a FIFO of queued command slots, a state (active,
+ * IO-ERROR, closed) and a wait queue.  The server sends on its device fd,
+ * the client takes and completes on its own; completed slots go to the set's
+ * completion list for the agent.  Tags name a slot and its generation, so a
+ * stale or forged completion is refused rather than applied.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "vdi_internal.h"
+
+#define VDI_CHUNK	16
+#define VDI_TAG_DEV(t)	((u32)((t) >> 16) & 0xffff)
+#define VDI_TAG_SLOT(t)	((u32)(t) & 0xffff)
+#define VDI_TAG_GEN(t)	((u32)((t) >> 32))
+
+static u64 vdi_slot_tag(const struct vdi_slot *slot)
+{
+	return (u64)slot->gen << 32 | (u32)slot->dev_index << 16 | slot->index;
+}
+
+static bool vdi_is_data(u32 code)
+{
+	return code == VDI_VDC_READ || code == VDI_VDC_WRITE;
+}
+
+/**
+ * vdi_dev_alloc_slots() - give every device of a set its command slots.
+ * @set: a set being configured (cfg_mutex held, no device open yet).
+ *
+ * Context: process context; sleeps.
+ * Return: 0 or -ENOMEM (then no device has slots).
+ */
+int vdi_dev_alloc_slots(struct vdi_set *set)
+{
+	struct vdi_device *dev;
+	u32 i, j;
+
+	lockdep_assert_held(&set->cfg_mutex);
+	for (i = 0; i < set->device_count; i++) {
+		dev = &set->devs[i];
+		dev->slots = kvcalloc(set->queue_depth, sizeof(*dev->slots),
+				      GFP_KERNEL_ACCOUNT);
+		if (!dev->slots) {
+			vdi_dev_free_slots(set);
+			return -ENOMEM;
+		}
+		for (j = 0; j < set->queue_depth; j++) {
+			dev->slots[j].index = j;
+			dev->slots[j].dev_index = i;
+			list_add_tail(&dev->slots[j].node, &dev->free);
+		}
+	}
+	return 0;
+}
+
+/**
+ * vdi_dev_free_slots() - free the devices' command slots.
+ * @set: a set no fd can reach any more, or one whose END_CONFIG failed.
+ *
+ * Context: process context.
+ */
+void vdi_dev_free_slots(struct vdi_set *set)
+{
+	u32 i;
+
+	for (i = 0; i < set->device_count; i++) {
+		kvfree(set->devs[i].slots);
+		set->devs[i].slots = NULL;
+		INIT_LIST_HEAD(&set->devs[i].free);
+	}
+}
+
+/**
+ * vdi_dev_client_finished() - whether the client side of a device has ended.
+ * @dev: the device, its set locked.
+ *
+ * Context: under the set's lock.
+ * Return: true once the server closed it, its queue is empty and the client
+ * holds nothing: the client has seen, or would see, the normal end.
+ */
+bool vdi_dev_client_finished(const struct vdi_device *dev)
+{
+	return dev->state == VDI_DEV_CLOSED && list_empty(&dev->queue) &&
+	       !dev->nheld;
+}
+
+/* Complete every queued command but ClearError with ERROR_IO_DEVICE. */
+static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev)
+{
+	struct vdi_slot *slot, *tmp;
+
+	lockdep_assert_held(&set->lock);
+	list_for_each_entry_safe(slot, tmp, &dev->queue, node)
+		if (slot->cmd.code != VDI_VDC_CLEAR_ERROR)
+			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0);
+}
+
+static const struct file_operations vdi_device_fops;
+
+static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
+			const char *name, struct vdi_device **out)
+{
+	bool server = role == VDI_ROLE_SERVER;
+	struct vdi_device *dev = NULL;
+	unsigned int *nopen;
+	u32 i;
+
+	lockdep_assert_held(&set->lock);
+	if (set->state == VDI_SET_ABORTED)
+		return -ECONNABORTED;
+	if (set->state != VDI_SET_READY)
+		return -EPROTO;
+	if (!server && !set->client_configured)
+		return -EPROTO;
+	nopen = server ? &set->server_devs_open : &set->client_devs_open;
+	if (*nopen == set->device_count)
+		return -EALREADY;
+
+	for (i = 0; i < set->device_count && !dev; i++)
+		if (!strcmp(set->devs[i].name, name))
+			dev = &set->devs[i];
+	for (i = 1; i < set->device_count && !dev; i++)
+		if (!set->devs[i].name[0]) {
+			dev = &set->devs[i];
+			strscpy(dev->name, name, sizeof(dev->name));
+		}
+	if (!dev)
+		return -ENOENT;
+	if (server ? dev->server_open : dev->client_open)
+		return -EBUSY;
+
+	if (server)
+		dev->server_open = true;
+	else
+		dev->client_open = true;
+	(*nopen)++;
+	*out = dev;
+	return 0;
+}
+
+static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
+			   enum vdi_role role)
+{
+	spin_lock(&set->lock);
+	if (role == VDI_ROLE_SERVER) {
+		dev->server_open = false;
+		set->server_devs_open--;
+	} else {
+		dev->client_open = false;
+		set->client_devs_open--;
+	}
+	spin_unlock(&set->lock);
+}
+
+/**
+ * vdi_dev_open() - OPEN_DEVICE: open a device of the fd's set by name.
+ * @vf: a set fd.
+ * @uarg: user copy of struct vdi_open_device; ->index is written back.
+ *
+ * Context: process context.
+ * Return: the new device fd, or -EFAULT, -EINVAL, -EPROTO, -EALREADY,
+ * -ENOENT, -EBUSY, -ECONNABORTED, -ENOMEM, -EMFILE.
+ */
+long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
+{
+	struct vdi_set *set = vdi_file_set(vf);
+	struct vdi_open_device arg;
+	struct vdi_device *dev;
+	struct vdi_file *dvf;
+	struct file *file;
+	int fd, ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~O_CLOEXEC || arg.index ||
+	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)))
+		return -EINVAL;
+	ret = vdi_check_name(arg.name);
+	if (ret)
+		return ret;
+	if (!set)
+		return -EPROTO;
+
+	dvf = kzalloc(sizeof(*dvf), GFP_KERNEL_ACCOUNT);
+	if (!dvf)
+		return -ENOMEM;
+
+	spin_lock(&set->lock);
+	ret = vdi_dev_bind(set, vf->role, arg.name, &dev);
+	spin_unlock(&set->lock);
+	if (ret)
+		goto out_free;
+
+	dvf->role = vf->role;
+	dvf->set = set;
+	dvf->dev = dev;
+	if (put_user((u32)(dev - set->devs), &uarg->index)) {
+		ret = -EFAULT;
+		goto out_unbind;
+	}
+
+	fd = get_unused_fd_flags(O_RDWR | (arg.flags & O_CLOEXEC));
+	if (fd < 0) {
+		ret = fd;
+		goto out_unbind;
+	}
+	file = anon_inode_getfile("[vdi-device]", &vdi_device_fops, dvf,
+				  O_RDWR | (arg.flags & O_CLOEXEC));
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto out_put_fd;
+	}
+	kref_get(&set->ref);
+	fd_install(fd, file);
+	return fd;
+
+out_put_fd:
+	put_unused_fd(fd);
+out_unbind:
+	vdi_dev_unbind(set, dev, vf->role);
+out_free:
+	kfree(dvf);
+	return ret;
+}
+
+static int vdi_check_send(const struct vdi_set *set, const struct vdi_send *s)
+{
+	u64 area = (u64)set->npages << PAGE_SHIFT;
+
+	if (s->code < 1 || s->code > VDI_VDC_MAX)
+		return -EINVAL;
+	if (vdi_is_data(s->code)) {
+		if (s->size > set->config.max_transfer_size)
+			return -EINVAL;
+		if (s->buf_offset > area || s->size > area - s->buf_offset)
+			return -EINVAL;
+		return 0;
+	}
+	if (s->buf_offset != VDI_NO_BUFFER && s->buf_offset >= area)
+		return -EINVAL;
+	return 0;
+}
+
+/* Queue one checked command; the caller wakes the client. */
+static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
+			    const struct vdi_send *s)
+{
+	struct vdi_slot *slot;
+
+	lockdep_assert_held(&set->lock);
+	if (set->state == VDI_SET_ABORTED)
+		return -ECONNABORTED;
+	if (dev->state == VDI_DEV_CLOSED)
+		return -EPROTO;
+	if (dev->state == VDI_DEV_IO_ERROR && s->code != VDI_VDC_CLEAR_ERROR)
+		return -EIO;
+	if (list_empty(&dev->free))
+		return -ENOBUFS;
+
+	slot = list_first_entry(&dev->free, struct vdi_slot, node);
+	slot->cmd = *s;
+	slot->state = VDI_SLOT_QUEUED;
+	list_move_tail(&slot->node, &dev->queue);
+	if (!set->inflight++)
+		set->last_progress = jiffies;
+	return 0;
+}
+
+static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
+{
+	struct vdi_send __user *uin = u64_to_user_ptr(b->entries);
+	struct vdi_set *set = vf->set;
+	struct vdi_device *dev = vf->dev;
+	struct vdi_send in[VDI_CHUNK];
+	unsigned int total = 0, n, valid, i;
+	int ret = 0, bad = 0;
+
+	while (total < b->count && !ret) {
+		n = min_t(unsigned int, VDI_CHUNK, b->count - total);
+		if (copy_from_user(in, uin + total, n * sizeof(*in))) {
+			ret = -EFAULT;
+			break;
+		}
+		/* Send the entries before the first invalid one, then stop. */
+		for (valid = 0; valid < n; valid++) {
+			bad = vdi_check_send(set, &in[valid]);
+			if (bad)
+				break;
+		}
+
+		spin_lock(&set->lock);
+		for (i = 0; i < valid; i++) {
+			ret = vdi_dev_send_one(set, dev, &in[i]);
+			if (ret)
+				break;
+		}
+		spin_unlock(&set->lock);
+		if (i)
+			wake_up_interruptible(&dev->cmd_wq);
+		total += i;
+		if (!ret)
+			ret = bad;
+	}
+	return total ? total : ret;
+}
+
+/* Take up to @max commands for the client; the caller holds the lock. */
+static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
+			struct vdi_command *out, unsigned int max)
+{
+	struct vdi_slot *slot, *tmp;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&set->lock);
+	if (set->state == VDI_SET_ABORTED)
+		return -ECONNABORTED;
+	/* Spec 5.2: ClearError waits until the client holds nothing. */
+	if (dev->state == VDI_DEV_IO_ERROR && dev->nheld)
+		return 0;
+	list_for_each_entry_safe(slot, tmp, &dev->queue, node) {
+		if (n == max)
+			break;
+		slot->state = VDI_SLOT_HELD;
+		list_del_init(&slot->node);
+		dev->nheld++;
+		out[n] = (struct vdi_command) {
+			.tag = vdi_slot_tag(slot),
+			.code = slot->cmd.code,
+			.size = slot->cmd.size,
+			.position = slot->cmd.position,
+			.buf_offset = slot->cmd.buf_offset,
+		};
+		n++;
+	}
+	if (n)
+		return n;
+	return dev->state == VDI_DEV_CLOSED ? -ESHUTDOWN : 0;
+}
+
+/* The client could not receive @n taken commands: queue them again. */
+static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
+			   const struct vdi_command *cmds, unsigned int n)
+{
+	struct vdi_slot *slot;
+
+	spin_lock(&set->lock);
+	while (n--) {
+		slot = &dev->slots[VDI_TAG_SLOT(cmds[n].tag)];
+		if (slot->state != VDI_SLOT_HELD ||
+		    slot->gen != VDI_TAG_GEN(cmds[n].tag))
+			continue;	/* an abort ended it meanwhile */
+		dev->nheld--;
+		if (dev->state == VDI_DEV_IO_ERROR &&
+		    slot->cmd.code != VDI_VDC_CLEAR_ERROR) {
+			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0);
+			continue;
+		}
+		slot->state = VDI_SLOT_QUEUED;
+		list_add(&slot->node, &dev->queue);
+	}
+	spin_unlock(&set->lock);
+	wake_up_interruptible(&set->cmpl_wq);
+}
+
+static bool vdi_dev_cmd_ready(struct vdi_set *set, struct vdi_device *dev)
+{
+	bool ready;
+
+	spin_lock(&set->lock);
+	ready = set->state == VDI_SET_ABORTED || dev->state == VDI_DEV_CLOSED ||
+		(!list_empty(&dev->queue) &&
+		 !(dev->state == VDI_DEV_IO_ERROR && dev->nheld));
+	spin_unlock(&set->lock);
+	return ready;
+}
+
+static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
+{
+	struct vdi_command __user *uout = u64_to_user_ptr(b->entries);
+	long tmo = vdi_timeout_jiffies(b->timeout_ms);
+	struct vdi_set *set = vf->set;
+	struct vdi_device *dev = vf->dev;
+	struct vdi_command out[VDI_CHUNK];
+	unsigned int total = 0;
+	int n;
+
+	for (;;) {
+		spin_lock(&set->lock);
+		n = vdi_dev_take(set, dev, out,
+				 min_t(unsigned int, VDI_CHUNK, b->count - total));
+		spin_unlock(&set->lock);
+		if (n > 0) {
+			if (copy_to_user(uout + total, out, n * sizeof(*out))) {
+				vdi_dev_untake(set, dev, out, n);
+				return total ? total : -EFAULT;
+			}
+			total += n;
+			if (total == b->count)
+				return total;
+			tmo = 0;
+			continue;
+		}
+		if (total)
+			return total;
+		if (n < 0)
+			return n;
+		if (!tmo)
+			return -ETIMEDOUT;
+		tmo = wait_event_interruptible_timeout(dev->cmd_wq,
+						       vdi_dev_cmd_ready(set, dev),
+						       tmo);
+		if (tmo < 0)
+			return -EINTR;
+	}
+}
+
+/* Apply one completion; the caller holds the lock and wakes the agent. */
+static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
+			    const struct vdi_done *d)
+{
+	u32 devi = VDI_TAG_DEV(d->tag), sloti = VDI_TAG_SLOT(d->tag);
+	struct vdi_device *dev;
+	struct vdi_slot *slot;
+
+	lockdep_assert_held(&set->lock);
+	if (set->state == VDI_SET_ABORTED)
+		return -ECONNABORTED;
+	if (devi >= set->device_count)
+		return -ESTALE;
+	dev = &set->devs[devi];
+	if ((only && dev != only) || !dev->slots || sloti >= set->queue_depth)
+		return -ESTALE;
+	slot = &dev->slots[sloti];
+	if (slot->state != VDI_SLOT_HELD || slot->gen != VDI_TAG_GEN(d->tag))
+		return -ESTALE;
+	if (vdi_is_data(slot->cmd.code) && d->bytes_transferred > slot->cmd.size)
+		return -EINVAL;
+
+	dev->nheld--;
+	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
+			d->position);
+	set->last_progress = jiffies;
+	if (d->completion_code) {
+		/* Spec 5.2: the device enters IO-ERROR; queued work fails. */
+		vdi_dev_flush_queue(set, dev);
+		if (dev->state == VDI_DEV_ACTIVE)
+			dev->state = VDI_DEV_IO_ERROR;
+	} else if (slot->cmd.code == VDI_VDC_CLEAR_ERROR &&
+		   dev->state == VDI_DEV_IO_ERROR) {
+		dev->state = VDI_DEV_ACTIVE;
+	}
+	return 0;
+}
+
+/**
+ * vdi_complete() - COMPLETE: apply the client's completions.
+ * @set: the set.
+ * @only: the device whose fd was used, or NULL for a client set fd.
+ * @b: checked batch: entries of struct vdi_done.
+ *
+ * Context: process context.
+ * Return: entries applied (>= 1), or -EFAULT, -EINVAL, -ESTALE,
+ * -ECONNABORTED for the first entry.
+ */
+long vdi_complete(struct vdi_set *set, struct vdi_device *only,
+		  const struct vdi_batch *b)
+{
+	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
+	struct vdi_done in[VDI_CHUNK];
+	unsigned int total = 0, n, i;
+	int ret = 0;
+
+	while (total < b->count && !ret) {
+		n = min_t(unsigned int, VDI_CHUNK, b->count - total);
+		if (copy_from_user(in, uin + total, n * sizeof(*in))) {
+			ret = -EFAULT;
+			break;
+		}
+		spin_lock(&set->lock);
+		for (i = 0; i < n; i++) {
+			ret = vdi_complete_one(set, only, &in[i]);
+			if (ret)
+				break;
+		}
+		spin_unlock(&set->lock);
+		if (i) {
+			wake_up_interruptible(&set->cmpl_wq);
+			/* A ClearError may have become available. */
+			if (only)
+				wake_up_interruptible(&only->cmd_wq);
+			else
+				vdi_set_wake_all(set);
+		}
+		total += i;
+	}
+	return total ? total : ret;
+}
+
+static long vdi_dev_close(struct vdi_file *vf)
+{
+	struct vdi_set *set = vf->set;
+	struct vdi_device *dev = vf->dev;
+	long ret = 0;
+
+	spin_lock(&set->lock);
+	if (set->state == VDI_SET_ABORTED) {
+		ret = -ECONNABORTED;
+	} else if (dev->state == VDI_DEV_CLOSED) {
+		ret = -ESHUTDOWN;
+	} else {
+		dev->state = VDI_DEV_CLOSED;
+		set->devs_closed++;
+		vdi_set_check_done(set);
+	}
+	spin_unlock(&set->lock);
+	if (!ret)
+		vdi_set_wake_all(set);
+	return ret;
+}
+
+static long vdi_dev_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct vdi_file *vf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	bool server = vf->role == VDI_ROLE_SERVER;
+	struct vdi_batch b;
+	long ret;
+
+	switch (cmd) {
+	case VDI_IOC_VERSION:
+		return vdi_ioctl_version(uarg);
+	case VDI_IOC_SEND:
+	case VDI_IOC_GET_COMMANDS:
+	case VDI_IOC_COMPLETE:
+		if (copy_from_user(&b, uarg, sizeof(b)))
+			return -EFAULT;
+		ret = vdi_batch_check(&b, cmd == VDI_IOC_GET_COMMANDS);
+		if (ret)
+			return ret;
+		if (server != (cmd == VDI_IOC_SEND))
+			return -EPROTO;
+		if (cmd == VDI_IOC_SEND)
+			return vdi_dev_send(vf, &b);
+		if (cmd == VDI_IOC_GET_COMMANDS)
+			return vdi_dev_get_commands(vf, &b);
+		return vdi_complete(vf->set, vf->dev, &b);
+	case VDI_IOC_CLOSE_DEVICE:
+		ret = vdi_ioctl_ctl(uarg);
+		if (ret)
+			return ret;
+		if (!server)
+			return -EPROTO;
+		return vdi_dev_close(vf);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t vdi_dev_poll(struct file *file, poll_table *wait)
+{
+	struct vdi_file *vf = file->private_data;
+	struct vdi_set *set = vf->set;
+	struct vdi_device *dev = vf->dev;
+	__poll_t mask = 0;
+
+	if (vf->role == VDI_ROLE_SERVER)
+		poll_wait(file, &dev->space_wq, wait);
+	else
+		poll_wait(file, &dev->cmd_wq, wait);
+
+	spin_lock(&set->lock);
+	if (set->state == VDI_SET_ABORTED) {
+		mask = EPOLLERR | EPOLLHUP;
+	} else if (vf->role == VDI_ROLE_SERVER) {
+		if (dev->state == VDI_DEV_CLOSED)
+			mask |= EPOLLHUP;
+		else if (!list_empty(&dev->free))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+	} else {
+		if (!list_empty(&dev->queue) &&
+		    !(dev->state == VDI_DEV_IO_ERROR && dev->nheld))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (dev->state == VDI_DEV_CLOSED && list_empty(&dev->queue))
+			mask |= EPOLLIN | EPOLLRDNORM | EPOLLHUP;
+	}
+	spin_unlock(&set->lock);
+	return mask;
+}
+
+static int vdi_dev_release(struct inode *inode, struct file *file)
+{
+	struct vdi_file *vf = file->private_data;
+	struct vdi_set *set;
+	bool abort;
+
+	set = vf->set;
+	spin_lock(&set->lock);
+	if (vf->role == VDI_ROLE_SERVER)
+		abort = vf->dev->state != VDI_DEV_CLOSED;
+	else
+		abort = !vdi_dev_client_finished(vf->dev);
+	spin_unlock(&set->lock);
+
+	if (abort)
+		vdi_set_abort(set);
+	vdi_set_put(set);
+	kfree(vf);
+	return 0;
+}
+
+static const struct file_operations vdi_device_fops = {
+	.owner		= THIS_MODULE,
+	.release	= vdi_dev_release,
+	.unlocked_ioctl	= vdi_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.poll		= vdi_dev_poll,
+	.llseek		= noop_llseek,
+};

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdi: internal structures shared by the module's files.
+ *
+ * Lock order: vdi_sets_lock (mutex) -> set->cfg_mutex -> set->lock (spinlock).
+ * Nothing sleeps under set->lock; nothing touches user memory under it.
+ */
+#ifndef VDI_INTERNAL_H
+#define VDI_INTERNAL_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+#include <linux/vdi.h>
+
+extern unsigned int vdi_max_sets_per_user;
+extern unsigned int vdi_max_queue_depth;
+extern unsigned int vdi_default_queue_depth;
+extern unsigned int vdi_max_area_mb;
+
+enum vdi_set_state {
+	VDI_SET_CREATED,	/* the client created it; no server yet */
+	VDI_SET_CONNECTED,	/* the server opened it */
+	VDI_SET_CONFIGURING,	/* the server's BEGIN_CONFIG is done */
+	VDI_SET_READY,		/* END_CONFIG done: devices and commands */
+	VDI_SET_DONE,		/* normal end: all devices closed, none in flight */
+	VDI_SET_ABORTED,	/* abnormal end: only close() is useful */
+};
+
+enum vdi_role {
+	VDI_ROLE_NONE,		/* endpoint without a set yet */
+	VDI_ROLE_CLIENT,	/* primary client: created the set */
+	VDI_ROLE_SECONDARY,	/* secondary client process */
+	VDI_ROLE_SERVER,	/* the engine */
+};
+
+enum vdi_slot_state {
+	VDI_SLOT_FREE,		/* on dev->free */
+	VDI_SLOT_QUEUED,	/* on dev->queue, not yet taken by the client */
+	VDI_SLOT_HELD,		/* taken by the client, on no list */
+	VDI_SLOT_DONE,		/* on set->done, waiting for the agent */
+	VDI_SLOT_REAPING,	/* being copied out to the agent, on a local list */
+};
+
+enum vdi_dev_state {
+	VDI_DEV_ACTIVE,
+	VDI_DEV_IO_ERROR,	/* spec 5.2: only ClearError may be sent */
+	VDI_DEV_CLOSED,		/* the server closed it */
+};
+
+/* One command slot of a device; its index and generation make the tag. */
+struct vdi_slot {
+	struct list_head node;
+	struct vdi_send cmd;		/* as sent by the server */
+	u32 gen;			/* bumped each time the slot is freed */
+	u16 index;
+	u16 dev_index;
+	enum vdi_slot_state state;
+	u32 completion_code;
+	u32 bytes;
+	s64 position;
+};
+
+/* Everything in a device is protected by its set's lock. */
+struct vdi_device {
+	char name[VDI_NAME_MAX];	/* empty until bound by a first open */
+	enum vdi_dev_state state;
+	bool server_open;
+	bool client_open;
+	unsigned int nheld;		/* slots held by the client */
+	struct list_head queue;		/* FIFO of queued slots */
+	struct list_head free;		/* free slots */
+	struct vdi_slot *slots;		/* queue_depth of them, from END_CONFIG */
+	wait_queue_head_t cmd_wq;	/* client waiting for a command */
+	wait_queue_head_t space_wq;	/* server polling for queue room */
+};
+
+struct vdi_set {
+	struct kref ref;		/* one per fd on the set */
+	struct list_head node;		/* on vdi_sets while linked */
+	bool linked;			/* protected by vdi_sets_lock */
+
+	/* Fixed at creation. */
+	char name[VDI_NAME_MAX];
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	struct user_namespace *user_ns;	/* referenced: scope and capability */
+	unsigned int ipc_ns_inum;	/* scope token; see docs/ABI.md */
+	struct mem_cgroup *memcg;	/* the creator's, charged for the area */
+	u32 device_count;
+
+	/* Serialises the sleeping part of END_CONFIG. */
+	struct mutex cfg_mutex;
+
+	/* Fixed once the set is ready (published under @lock). */
+	struct page **pages;
+	unsigned long npages;
+	u32 queue_depth;
+
+	/* Protects everything below, and every device's fields. */
+	spinlock_t lock;
+	enum vdi_set_state state;
+	bool has_server;
+	bool client_configured;		/* the primary's GET_CONFIG succeeded */
+	struct vdi_config config;
+	u32 begin_timeout_ms;
+	unsigned int server_devs_open;
+	unsigned int client_devs_open;
+	unsigned int devs_closed;
+	unsigned int inflight;		/* slots not free, all devices */
+	unsigned long last_progress;	/* jiffies; watchdog */
+	struct list_head done;		/* completed slots, in order */
+	wait_queue_head_t cfg_wq;	/* client waiting for END_CONFIG */
+	wait_queue_head_t cmpl_wq;	/* the completion agent */
+
+	struct vdi_device devs[];
+};
+
+/* Private data of every vdi fd: /dev/vdi endpoints and device fds. */
+struct vdi_file {
+	enum vdi_role role;		/* written once, under vdi_sets_lock */
+	struct vdi_set *set;		/* published with smp_store_release() */
+	struct vdi_device *dev;		/* device fds only */
+};
+
+/**
+ * vdi_file_set() - the set an fd belongs to.
+ * @vf: the fd's private data.
+ *
+ * Context: any.
+ * Return: the set, or NULL for an endpoint without a role yet.
+ */
+static inline struct vdi_set *vdi_file_set(struct vdi_file *vf)
+{
+	/* Pairs with the smp_store_release() in vdi_file_bind(). */
+	return smp_load_acquire(&vf->set);
+}
+
+/* vdi_set.c */
+int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg);
+int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
+		 enum vdi_role role);
+void vdi_set_put(struct vdi_set *set);
+void vdi_set_release(struct vdi_file *vf);
+long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg);
+long vdi_set_begin_config(struct vdi_set *set,
+			  const struct vdi_begin_config *arg);
+long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg);
+long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b);
+void vdi_set_abort(struct vdi_set *set);
+void vdi_set_check_done(struct vdi_set *set);
+void vdi_set_wake_all(struct vdi_set *set);
+void vdi_slot_finish(struct vdi_set *set, struct vdi_slot *slot, u32 code,
+		     u32 bytes, s64 position);
+long vdi_timeout_jiffies(s64 ms);
+int vdi_check_name(const char *name);
+bool vdi_dev_client_finished(const struct vdi_device *dev);
+
+/* vdi_dev.c */
+long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg);
+long vdi_complete(struct vdi_set *set, struct vdi_device *only,
+		  const struct vdi_batch *b);
+int vdi_dev_alloc_slots(struct vdi_set *set);
+void vdi_dev_free_slots(struct vdi_set *set);
+
+/* vdi_area.c */
+int vdi_area_alloc(struct vdi_set *set, u64 size);
+void vdi_area_free(struct vdi_set *set);
+int vdi_area_mmap(struct vdi_set *set, struct vm_area_struct *vma);
+
+/* vdi_main.c */
+int vdi_batch_check(const struct vdi_batch *b, bool waits);
+long vdi_ioctl_version(void __user *uarg);
+long vdi_ioctl_ctl(void __user *uarg);
+
+#endif /* VDI_INTERNAL_H */
