@@ -750,7 +750,7 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 	long tmo = vdi_timeout_jiffies(b->timeout_ms);
 	unsigned int total = 0;
 	LIST_HEAD(local);
-	long left;
+	long left, rem;
 	int n;
 
 	for (;;) {
@@ -782,15 +782,14 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 			return n;
 		if (!tmo)
 			return -ETIMEDOUT;
-		left = wait_event_interruptible_timeout(set->cmpl_wq,
-							vdi_set_agent_ready(set),
-							left);
-		if (left < 0)
+		/* @left is @tmo, or less when the watchdog is due first. */
+		rem = wait_event_interruptible_timeout(set->cmpl_wq,
+						       vdi_set_agent_ready(set),
+						       left);
+		if (rem < 0)
 			return -EINTR;
-		if (tmo != MAX_SCHEDULE_TIMEOUT) {
-			/* Charge the time waited, watchdog cut-offs included. */
-			tmo = left ? tmo - (tmo - left) : 0;
-		}
+		if (tmo != MAX_SCHEDULE_TIMEOUT)
+			tmo -= left - rem;
 	}
 }
 
