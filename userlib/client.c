@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libvdi: the client role (IClientVirtualDeviceSet2, IClientVirtualDevice).
+ *
+ * The set object may be used from any thread (@lock); each device is driven
+ * by one thread at a time, as VDI's process model says.  A VDC_Command the
+ * client gets is the first member of a record that remembers the module's
+ * tag; CompleteCommand accepts only records this device handed out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct vdi_cmd_rec {
+	VDC_Command cmd;		/* first: the pointer the client sees */
+	uint64_t tag;
+	struct vdi_cmd_rec *next;	/* on the device's held or spare list */
+};
+
+struct vdi_client_device {
+	vdi_client_set *set;
+	int fd;
+	bool ended;			/* GetCommand said VD_E_CLOSE */
+	struct vdi_cmd_rec *held;	/* handed to the client */
+	struct vdi_cmd_rec *spare;	/* recycled records */
+};
+
+struct vdi_client_set {
+	pthread_mutex_t lock;		/* protects everything below */
+	int fd;				/* -1: no set (DNE) */
+	bool secondary;
+	bool configured;		/* GetConfiguration succeeded */
+	unsigned int mode;		/* vdi_client_set_access() */
+	int gid;
+	struct vdi_area area;
+	unsigned int ndevs;
+	vdi_client_device *devs[VDI_MAX_DEVICES];
+};
+
+VDI_EXPORT vdi_client_set *vdi_client_set_new(void)
+{
+	vdi_client_set *set = calloc(1, sizeof(*set));
+
+	if (!set)
+		return NULL;
+	pthread_mutex_init(&set->lock, NULL);
+	set->fd = -1;
+	set->gid = -1;
+	return set;
+}
+
+VDI_EXPORT int vdi_client_set_access(vdi_client_set *set, unsigned int mode,
+				     int gid)
+{
+	int ret = NOERROR;
+
+	if (!set || mode & ~0666U)
+		return vdi_fail(VD_E_INVALID, "SetAccess: mode must be rw bits");
+	pthread_mutex_lock(&set->lock);
+	if (set->fd >= 0) {
+		ret = vdi_fail(VD_E_PROTOCOL, "SetAccess: only before Create");
+	} else {
+		set->mode = mode;
+		set->gid = gid;
+	}
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+static int vdi_check_instance(const char *instance)
+{
+	if (instance && instance[0])
+		return vdi_fail(VD_E_INSTANCE_NAME,
+				"instance '%s': SQL Server on Linux has no "
+				"named instances", instance);
+	return NOERROR;
+}
+
+VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
+				    const char *name, VDConfig *cfg)
+{
+	struct vdi_create arg = { 0 };
+	int fd, ret;
+
+	if (!set || !name || !cfg || strlen(name) >= sizeof(arg.name))
+		return vdi_fail(VD_E_INVALID, "Create: bad argument");
+	ret = vdi_check_instance(instance);
+	if (ret)
+		return ret;
+	strcpy(arg.name, name);
+	memcpy(&arg.config, cfg, sizeof(arg.config));
+
+	pthread_mutex_lock(&set->lock);
+	if (set->fd >= 0) {
+		ret = vdi_fail(VD_E_PROTOCOL, "Create: this object already "
+			       "has a set; Close it first");
+		goto out_unlock;
+	}
+	arg.mode = set->mode;
+	if (set->gid >= 0) {
+		arg.flags = VDI_CREATE_GID;
+		arg.gid = set->gid;
+	}
+	ret = vdi_open_node(&fd);
+	if (ret)
+		goto out_unlock;
+	if (ioctl(fd, VDI_IOC_CREATE, &arg) < 0) {
+		if (errno == EEXIST)
+			ret = vdi_fail(VD_E_PROTOCOL, "Create: a set named "
+				       "'%s' already exists", name);
+		else
+			ret = vdi_from_errno(errno, "Create");
+		close(fd);
+		goto out_unlock;
+	}
+	set->fd = fd;
+	set->secondary = false;
+	set->configured = false;
+out_unlock:
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+VDI_EXPORT int vdi_client_create(vdi_client_set *set, const char *name,
+				 VDConfig *cfg)
+{
+	return vdi_client_create_ex(set, NULL, name, cfg);
+}
+
+static int64_t vdi_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Time left of a wait begun at @start, for retrying after EINTR. */
+static int64_t vdi_left(int64_t timeout, int64_t start)
+{
+	int64_t left;
+
+	if (timeout < 0)
+		return timeout;
+	left = timeout - (vdi_now_ms() - start);
+	return left > 0 ? left : 0;
+}
+
+static int vdi_client_read_config(vdi_client_set *set, int64_t timeout,
+				  VDConfig *cfg)
+{
+	struct vdi_get_config arg = { 0 };
+	int64_t start = vdi_now_ms();
+
+	timeout = vdi_timeout(timeout);
+	for (;;) {
+		arg.timeout_ms = vdi_left(timeout, start);
+		if (ioctl(set->fd, VDI_IOC_GET_CONFIG, &arg) == 0)
+			break;
+		if (errno != EINTR)
+			return vdi_from_errno(errno, "GetConfiguration");
+	}
+	memcpy(cfg, &arg.config, sizeof(*cfg));
+	return NOERROR;
+}
+
+/* Map the area once the configuration is final; the caller holds @lock. */
+static int vdi_client_map(vdi_client_set *set, const VDConfig *cfg)
+{
+	if (set->area.base || !cfg->bufferAreaSize)
+		return NOERROR;
+	return vdi_area_map(&set->area, set->fd, cfg->bufferAreaSize);
+}
+
+VDI_EXPORT int vdi_client_get_configuration(vdi_client_set *set,
+					    int64_t timeout, VDConfig *cfg)
+{
+	VDConfig got;
+	int fd, ret;
+
+	if (!set || !cfg)
+		return vdi_fail(VD_E_INVALID, "GetConfiguration: NULL argument");
+	pthread_mutex_lock(&set->lock);
+	fd = set->fd;
+	pthread_mutex_unlock(&set->lock);
+	if (fd < 0)
+		return vdi_fail(VD_E_PROTOCOL, "GetConfiguration: no set");
+
+	/* Wait without the lock: other threads may SignalAbort meanwhile. */
+	ret = vdi_client_read_config(set, timeout, &got);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&set->lock);
+	ret = vdi_client_map(set, &got);
+	if (!ret)
+		set->configured = true;
+	pthread_mutex_unlock(&set->lock);
+	if (!ret)
+		*cfg = got;
+	return ret;
+}
+
+VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
+				      vdi_client_device **out)
+{
+	struct vdi_open_device arg = { .flags = O_CLOEXEC };
+	vdi_client_device *dev;
+	int fd, ret;
+
+	if (!set || !out || !name || strlen(name) >= sizeof(arg.name))
+		return vdi_fail(VD_E_INVALID, "OpenDevice: bad argument");
+	*out = NULL;
+	strcpy(arg.name, name);
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return vdi_fail(VD_E_MEMORY, "OpenDevice: no memory");
+
+	pthread_mutex_lock(&set->lock);
+	if (set->fd < 0) {
+		ret = vdi_fail(VD_E_PROTOCOL, "OpenDevice: no set");
+		goto out_unlock;
+	}
+	fd = ioctl(set->fd, VDI_IOC_OPEN_DEVICE, &arg);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			ret = vdi_fail(VD_E_INVALID, "OpenDevice: '%s' is not "
+				       "a device of this set", name);
+		else
+			ret = vdi_from_errno(errno, "OpenDevice");
+		goto out_unlock;
+	}
+	dev->set = set;
+	dev->fd = fd;
+	set->devs[set->ndevs++] = dev;
+	pthread_mutex_unlock(&set->lock);
+	*out = dev;
+	return NOERROR;
+
+out_unlock:
+	pthread_mutex_unlock(&set->lock);
+	free(dev);
+	return ret;
+}
+
+static struct vdi_cmd_rec *vdi_rec_get(vdi_client_device *dev)
+{
+	struct vdi_cmd_rec *rec = dev->spare;
+
+	if (rec) {
+		dev->spare = rec->next;
+		return rec;
+	}
+	return malloc(sizeof(*rec));
+}
+
+static void vdi_rec_put(vdi_client_device *dev, struct vdi_cmd_rec *rec)
+{
+	rec->next = dev->spare;
+	dev->spare = rec;
+}
+
+VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
+				      VDC_Command **out)
+{
+	struct vdi_command c;
+	struct vdi_batch b = { .entries = (uintptr_t)&c, .count = 1 };
+	int64_t start = vdi_now_ms();
+	struct vdi_cmd_rec *rec;
+	int n;
+
+	if (!dev || !out)
+		return vdi_fail(VD_E_INVALID, "GetCommand: NULL argument");
+	*out = NULL;
+	rec = vdi_rec_get(dev);
+	if (!rec)
+		return vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
+	timeout = vdi_timeout(timeout);
+	for (;;) {
+		b.timeout_ms = vdi_left(timeout, start);
+		n = ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
+		if (n == 1 || errno != EINTR)
+			break;
+	}
+	if (n != 1) {
+		vdi_rec_put(dev, rec);
+		if (errno == ESHUTDOWN)
+			dev->ended = true;
+		return vdi_from_errno(errno, "GetCommand");
+	}
+
+	rec->tag = c.tag;
+	rec->cmd.commandCode = (int32_t)c.code;
+	rec->cmd.size = (int32_t)c.size;
+	rec->cmd.position = c.position;
+	rec->cmd.buffer = c.buf_offset == VDI_NO_BUFFER ? NULL :
+			  dev->set->area.base + c.buf_offset;
+	rec->next = dev->held;
+	dev->held = rec;
+	*out = &rec->cmd;
+	return NOERROR;
+}
+
+VDI_EXPORT int vdi_client_complete_command(vdi_client_device *dev,
+					   VDC_Command *cmd,
+					   uint32_t completion_code,
+					   uint32_t bytes_transferred,
+					   int64_t position)
+{
+	struct vdi_cmd_rec **pp, *rec;
+	struct vdi_done d;
+	struct vdi_batch b = { .entries = (uintptr_t)&d, .count = 1 };
+
+	if (!dev || !cmd)
+		return vdi_fail(VD_E_INVALID, "CompleteCommand: NULL argument");
+	for (pp = &dev->held; (rec = *pp); pp = &rec->next)
+		if (&rec->cmd == cmd)
+			break;
+	if (!rec)
+		return vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
+				"this device handed out, or completed already");
+	d.tag = rec->tag;
+	d.completion_code = completion_code;
+	d.bytes_transferred = bytes_transferred;
+	d.position = position;
+	if (ioctl(dev->fd, VDI_IOC_COMPLETE, &b) != 1) {
+		/* A bad byte count leaves the command held; anything else
+		 * means it is gone (aborted) and the record can go too. */
+		if (errno != EINVAL) {
+			*pp = rec->next;
+			vdi_rec_put(dev, rec);
+		}
+		return vdi_from_errno(errno, "CompleteCommand");
+	}
+	*pp = rec->next;
+	vdi_rec_put(dev, rec);
+	return NOERROR;
+}
+
+VDI_EXPORT int vdi_client_signal_abort(vdi_client_set *set)
+{
+	int ret = NOERROR;
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "SignalAbort: NULL set");
+	pthread_mutex_lock(&set->lock);
+	if (set->fd < 0)
+		ret = vdi_fail(VD_E_PROTOCOL, "SignalAbort: no set");
+	else if (ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 }))
+		ret = vdi_from_errno(errno, "SignalAbort");
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+static void vdi_client_device_free(vdi_client_device *dev)
+{
+	struct vdi_cmd_rec *rec, *next;
+
+	close(dev->fd);
+	for (rec = dev->held; rec; rec = next) {
+		next = rec->next;
+		free(rec);
+	}
+	for (rec = dev->spare; rec; rec = next) {
+		next = rec->next;
+		free(rec);
+	}
+	free(dev);
+}
+
+VDI_EXPORT int vdi_client_close(vdi_client_set *set)
+{
+	bool open = false;
+	unsigned int i;
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "Close: NULL set");
+	pthread_mutex_lock(&set->lock);
+	if (set->fd < 0) {
+		pthread_mutex_unlock(&set->lock);
+		return vdi_fail(VD_E_PROTOCOL, "Close: no set");
+	}
+	for (i = 0; i < set->ndevs; i++)
+		open |= !set->devs[i]->ended;
+	if (open)
+		ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
+	for (i = 0; i < set->ndevs; i++)
+		vdi_client_device_free(set->devs[i]);
+	set->ndevs = 0;
+	vdi_area_unmap(&set->area);
+	close(set->fd);
+	set->fd = -1;
+	set->configured = false;
+	pthread_mutex_unlock(&set->lock);
+	if (open)
+		return vdi_fail(VD_E_OPEN, "Close: devices were still open; "
+				"the set was aborted");
+	return NOERROR;
+}
+
+VDI_EXPORT void vdi_client_set_free(vdi_client_set *set)
+{
+	if (!set)
+		return;
+	if (set->fd >= 0)
+		vdi_client_close(set);
+	pthread_mutex_destroy(&set->lock);
+	free(set);
+}
+
+VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
+					       const char *instance,
+					       const char *name)
+{
+	struct vdi_open arg = { 0 };
+	VDConfig cfg;
+	int fd, ret;
+
+	if (!set || !name || strlen(name) >= sizeof(arg.name))
+		return vdi_fail(VD_E_INVALID, "OpenInSecondary: bad argument");
+	ret = vdi_check_instance(instance);
+	if (ret)
+		return ret;
+	strcpy(arg.name, name);
+
+	pthread_mutex_lock(&set->lock);
+	if (set->fd >= 0) {
+		ret = vdi_fail(VD_E_PROTOCOL, "OpenInSecondary: this object "
+			       "already has a set");
+		goto out_unlock;
+	}
+	ret = vdi_open_node(&fd);
+	if (ret)
+		goto out_unlock;
+	if (ioctl(fd, VDI_IOC_OPEN_SECONDARY, &arg) < 0) {
+		if (errno == ENOENT || errno == EPROTO)
+			ret = vdi_fail(VD_E_PROTOCOL, "OpenInSecondary: no set "
+				       "'%s' ready for secondaries", name);
+		else
+			ret = vdi_from_errno(errno, "OpenInSecondary");
+		close(fd);
+		goto out_unlock;
+	}
+	set->fd = fd;
+	set->secondary = true;
+	ret = vdi_client_read_config(set, 0, &cfg);
+	if (!ret)
+		ret = vdi_client_map(set, &cfg);
+	if (ret) {
+		close(fd);
+		set->fd = -1;
+		goto out_unlock;
+	}
+	set->configured = true;
+out_unlock:
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+VDI_EXPORT int vdi_client_open_in_secondary(vdi_client_set *set,
+					    const char *name)
+{
+	return vdi_client_open_in_secondary_ex(set, NULL, name);
+}
+
+VDI_EXPORT int vdi_client_get_buffer_handle(vdi_client_set *set,
+					    const uint8_t *buffer,
+					    unsigned int *handle)
+{
+	int ret = NOERROR;
+
+	if (!set || !handle)
+		return vdi_fail(VD_E_INVALID, "GetBufferHandle: NULL argument");
+	pthread_mutex_lock(&set->lock);
+	if (set->fd < 0)
+		ret = vdi_fail(VD_E_PROTOCOL, "GetBufferHandle: no set");
+	else if (!buffer || !vdi_area_holds(&set->area, buffer, 1))
+		ret = vdi_fail(VD_E_INVALID, "GetBufferHandle: not in the "
+			       "set's buffer area");
+	else
+		*handle = (unsigned int)(buffer - set->area.base);
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+VDI_EXPORT int vdi_client_map_buffer_handle(vdi_client_set *set,
+					    unsigned int handle,
+					    uint8_t **buffer)
+{
+	int ret = NOERROR;
+
+	if (!set || !buffer)
+		return vdi_fail(VD_E_INVALID, "MapBufferHandle: NULL argument");
+	pthread_mutex_lock(&set->lock);
+	if (set->fd < 0)
+		ret = vdi_fail(VD_E_PROTOCOL, "MapBufferHandle: no set");
+	else if (handle >= set->area.size)
+		ret = vdi_fail(VD_E_INVALID, "MapBufferHandle: handle %u is "
+			       "outside the buffer area", handle);
+	else
+		*buffer = set->area.base + handle;
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}

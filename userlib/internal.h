@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libvdi internals: shared by the library's files, never installed. */
+#ifndef LIBVDI_INTERNAL_H
+#define LIBVDI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/vdi.h>
+#include "libvdi.h"
+
+#define VDI_EXPORT __attribute__((visibility("default")))
+
+/* errors.c: map an errno from the module onto a VDI code, and remember why. */
+int vdi_fail(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int vdi_from_errno(int err, const char *what);
+
+/* node.c: an fd on /dev/vdi, loading the module first if need be. */
+int vdi_open_node(int *fd);
+
+/* The buffer area as this process maps it. */
+struct vdi_area {
+	uint8_t *base;
+	size_t size;
+};
+int vdi_area_map(struct vdi_area *area, int fd, uint32_t size);
+void vdi_area_unmap(struct vdi_area *area);
+bool vdi_area_holds(const struct vdi_area *area, const uint8_t *p, size_t len);
+
+/* buffers.c: the server's allocator over the area. */
+struct vdi_range;
+struct vdi_buffers {
+	pthread_mutex_t lock;		/* protects the lists */
+	struct vdi_range *free;		/* sorted by offset, merged */
+	struct vdi_range *used;		/* allocated buffers */
+	uint32_t prefix;		/* client's prefix zone */
+	uint32_t alignment;		/* the set's final alignment */
+};
+void vdi_buffers_init(struct vdi_buffers *b, uint32_t prefix, uint32_t align);
+int vdi_buffers_reset(struct vdi_buffers *b, uint64_t size);
+void vdi_buffers_destroy(struct vdi_buffers *b);
+uint64_t vdi_buffers_footprint(uint32_t prefix, uint32_t align, uint32_t size,
+			       uint32_t alignment, uint32_t count);
+int vdi_buffers_alloc(struct vdi_buffers *b, uint32_t size, uint32_t align,
+		      uint64_t *offset);
+int vdi_buffers_free(struct vdi_buffers *b, uint64_t offset, uint32_t size);
+uint32_t vdi_buffers_count_fit(struct vdi_buffers *b, uint32_t size,
+			       uint32_t align);
+bool vdi_buffers_is_allocated(struct vdi_buffers *b, uint64_t offset);
+
+/* Timeouts: VDI milliseconds to the module's (negative = forever). */
+static inline int64_t vdi_timeout(int64_t ms)
+{
+	return ms < 0 || ms == (int64_t)0xffffffffU ? -1 : ms;
+}
+
+#endif /* LIBVDI_INTERNAL_H */

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libvdi: reaching /dev/vdi.  If the node is missing, load the module
+ * through libkmod (as modprobe would), then check the API handshake.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libkmod.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define VDI_NODE	"/dev/" VDI_DEVICE_NAME
+#define VDI_NODE_WAIT_MS 2000	/* for udev to create the node after a load */
+
+static int vdi_load_module(void)
+{
+	struct kmod_module *mod = NULL;
+	struct kmod_ctx *ctx;
+	int ret;
+
+	ctx = kmod_new(NULL, NULL);
+	if (!ctx)
+		return vdi_fail(VD_E_UNEXPECTED,
+				"%s is missing and libkmod could not start",
+				VDI_NODE);
+	ret = kmod_module_new_from_name(ctx, "vdi", &mod);
+	if (ret == 0)
+		ret = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL,
+						      NULL);
+	if (mod)
+		kmod_module_unref(mod);
+	kmod_unref(ctx);
+	if (ret < 0)
+		return vdi_fail(VD_E_UNEXPECTED,
+				"%s is missing and loading module vdi failed: %s",
+				VDI_NODE, strerror(-ret));
+	if (ret > 0)
+		return vdi_fail(VD_E_UNEXPECTED,
+				"%s is missing and module vdi is not installed "
+				"for this kernel (see README: DKMS)", VDI_NODE);
+	return NOERROR;
+}
+
+static int vdi_open_retry(void)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	int waited, fd = -1;
+
+	for (waited = 0; waited <= VDI_NODE_WAIT_MS; waited += 10) {
+		fd = open(VDI_NODE, O_RDWR | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+int vdi_open_node(int *out)
+{
+	struct vdi_version v = { .api_major = VDI_API_MAJOR };
+	int fd, ret;
+
+	fd = open(VDI_NODE, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && (errno == ENOENT || errno == ENODEV || errno == ENXIO)) {
+		ret = vdi_load_module();
+		if (ret)
+			return ret;
+		fd = vdi_open_retry();
+	}
+	if (fd < 0)
+		return vdi_fail(errno == EACCES ? VD_E_SECURITY : VD_E_UNEXPECTED,
+				"cannot open %s: %s", VDI_NODE, strerror(errno));
+	if (ioctl(fd, VDI_IOC_VERSION, &v) < 0) {
+		ret = vdi_fail(VD_E_UNEXPECTED,
+			       "%s speaks another API (library %u.%u): %s",
+			       VDI_NODE, VDI_API_MAJOR, VDI_API_MINOR,
+			       strerror(errno));
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return NOERROR;
+}
+
+int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
+{
+	void *p;
+
+	area->base = NULL;
+	area->size = 0;
+	if (!size)
+		return NOERROR;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return vdi_from_errno(errno, "mapping the buffer area");
+	area->base = p;
+	area->size = size;
+	return NOERROR;
+}
+
+void vdi_area_unmap(struct vdi_area *area)
+{
+	if (area->base)
+		munmap(area->base, area->size);
+	area->base = NULL;
+	area->size = 0;
+}
+
+bool vdi_area_holds(const struct vdi_area *area, const uint8_t *p, size_t len)
+{
+	uintptr_t base = (uintptr_t)area->base, at = (uintptr_t)p;
+
+	return area->base && at >= base && at - base <= area->size &&
+	       len <= area->size - (at - base);
+}
