@@ -40,6 +40,8 @@ extern "C" {
 #define VD_E_QUEUE_FULL		VD_E_FACILITY(0x10)	/* SendCommand: queue full */
 #define VD_E_IO_ERROR		VD_E_FACILITY(0x11)	/* SendCommand: IO-ERROR */
 
+#define LIBVDI_MAX_DEVICES	64	/* VDConfig.deviceCount is 1..64 */
+
 #ifndef INFINITE
 #define INFINITE		(-1)
 #endif
