@@ -270,7 +270,7 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	slot->state = VDI_SLOT_QUEUED;
 	list_move_tail(&slot->node, &dev->queue);
 	if (!set->inflight++)
-		set->last_progress = jiffies;
+		set->last_progress = ktime_get();
 	return 0;
 }
 
@@ -385,12 +385,13 @@ static bool vdi_dev_cmd_ready(struct vdi_set *set, struct vdi_device *dev)
 static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 {
 	struct vdi_command __user *uout = u64_to_user_ptr(b->entries);
-	long tmo = vdi_timeout_jiffies(b->timeout_ms);
+	ktime_t deadline = vdi_deadline(b->timeout_ms);
 	struct vdi_set *set = vf->set;
 	struct vdi_device *dev = vf->dev;
 	struct vdi_command out[VDI_CHUNK];
+	bool last_look = !b->timeout_ms;
 	unsigned int total = 0;
-	int n;
+	int n, ret;
 
 	for (;;) {
 		spin_lock(&set->lock);
@@ -405,20 +406,21 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 			total += n;
 			if (total == b->count)
 				return total;
-			tmo = 0;
+			last_look = true;	/* take what else is there */
 			continue;
 		}
 		if (total)
 			return total;
 		if (n < 0)
 			return n;
-		if (!tmo)
+		if (last_look)
 			return -ETIMEDOUT;
-		tmo = wait_event_interruptible_timeout(dev->cmd_wq,
-						       vdi_dev_cmd_ready(set, dev),
-						       tmo);
-		if (tmo < 0)
-			return -EINTR;
+		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev),
+				     deadline);
+		if (ret == -EINTR)
+			return ret;
+		if (ret == -ETIMEDOUT)
+			last_look = true;
 	}
 }
 
@@ -447,7 +449,7 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 	dev->nheld--;
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
 			d->position);
-	set->last_progress = jiffies;
+	set->last_progress = ktime_get();
 	if (d->completion_code) {
 		/* Spec 5.2: the device enters IO-ERROR; queued work fails. */
 		vdi_dev_flush_queue(set, dev);

@@ -10,6 +10,7 @@
 
 #include <linux/fs.h>
 #include <linux/kref.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -113,7 +114,9 @@ struct vdi_set {
 	unsigned int client_devs_open;
 	unsigned int devs_closed;
 	unsigned int inflight;		/* slots not free, all devices */
-	unsigned long last_progress;	/* jiffies; watchdog */
+	ktime_t last_progress;		/* last send into an idle set, or
+					 * completion: the watchdog
+					 */
 	struct list_head done;		/* completed slots, in order */
 	wait_queue_head_t cfg_wq;	/* client waiting for END_CONFIG */
 	wait_queue_head_t cmpl_wq;	/* the completion agent */
@@ -141,6 +144,39 @@ static inline struct vdi_set *vdi_file_set(struct vdi_file *vf)
 	return smp_load_acquire(&vf->set);
 }
 
+/**
+ * vdi_deadline() - the absolute end of a VDI wait.
+ * @ms: milliseconds; negative waits forever.
+ *
+ * Context: any.
+ * Return: the deadline on CLOCK_MONOTONIC, KTIME_MAX for ever.
+ */
+static inline ktime_t vdi_deadline(s64 ms)
+{
+	if (ms < 0 || ms > KTIME_SEC_MAX / 2 * MSEC_PER_SEC)
+		return KTIME_MAX;
+	return ktime_add_ms(ktime_get(), ms);
+}
+
+/*
+ * Wait interruptibly on @wq until @cond holds or @deadline passes; an
+ * hrtimer, so a VDI timeout never ends early.  0, -ETIMEDOUT or -EINTR.
+ */
+#define vdi_wait_event(wq, cond, deadline)				\
+({									\
+	ktime_t __left = ktime_sub((deadline), ktime_get());		\
+	int __ret;							\
+									\
+	if ((deadline) == KTIME_MAX)					\
+		__ret = wait_event_interruptible(wq, cond);		\
+	else if (__left <= 0)						\
+		__ret = (cond) ? 0 : -ETIME;				\
+	else								\
+		__ret = wait_event_interruptible_hrtimeout(wq, cond,	\
+							   __left);	\
+	__ret == -ETIME ? -ETIMEDOUT : __ret ? -EINTR : 0;		\
+})
+
 /* vdi_set.c */
 int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg);
 int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
@@ -157,7 +193,6 @@ void vdi_set_check_done(struct vdi_set *set);
 void vdi_set_wake_all(struct vdi_set *set);
 void vdi_slot_finish(struct vdi_set *set, struct vdi_slot *slot, u32 code,
 		     u32 bytes, s64 position);
-long vdi_timeout_jiffies(s64 ms);
 int vdi_check_name(const char *name);
 bool vdi_dev_client_finished(const struct vdi_device *dev);
 

@@ -10,7 +10,6 @@
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/ipc_namespace.h>
-#include <linux/jiffies.h>
 #include <linux/log2.h>
 #include <linux/memcontrol.h>
 #include <linux/nsproxy.h>
@@ -33,23 +32,6 @@ static LIST_HEAD(vdi_sets);
 						 * EnumFrozenFiles, VSSWriter,
 						 * RequestComplete
 						 */
-
-/**
- * vdi_timeout_jiffies() - convert a VDI timeout to a wait length.
- * @ms: milliseconds; negative waits forever, 0 polls.
- *
- * Context: any.
- * Return: jiffies for wait_event_*_timeout(), MAX_SCHEDULE_TIMEOUT for ever.
- */
-long vdi_timeout_jiffies(s64 ms)
-{
-	if (ms < 0)
-		return MAX_SCHEDULE_TIMEOUT;
-	if (ms > UINT_MAX)
-		ms = UINT_MAX;
-	return min_t(unsigned long, msecs_to_jiffies((unsigned int)ms),
-		     MAX_SCHEDULE_TIMEOUT);
-}
 
 /**
  * vdi_check_name() - check a set or device name copied from user space.
@@ -374,29 +356,23 @@ static bool vdi_config_final(struct vdi_set *set)
  * ->timeout_ms, for the server's END_CONFIG.
  *
  * Context: process context; may sleep (client).
- * Return: 0, -ETIMEDOUT, -EINTR or -ECONNABORTED.
+ * Return: 0, -EPROTO (no set), -ETIMEDOUT, -EINTR or -ECONNABORTED.
  */
 long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg)
 {
 	struct vdi_set *set = vdi_file_set(vf);
-	long tmo;
+	int ret;
 
 	if (!set)
 		return -EPROTO;
 
-	if (vf->role != VDI_ROLE_SERVER) {
-		tmo = vdi_timeout_jiffies(arg->timeout_ms);
-		if (!vdi_config_final(set)) {
-			if (!tmo)
-				return -ETIMEDOUT;
-			tmo = wait_event_interruptible_timeout(set->cfg_wq,
-							       vdi_config_final(set),
-							       tmo);
-			if (tmo < 0)
-				return -EINTR;
-			if (!tmo)
-				return -ETIMEDOUT;
-		}
+	if (vf->role != VDI_ROLE_SERVER && !vdi_config_final(set)) {
+		if (!arg->timeout_ms)
+			return -ETIMEDOUT;
+		ret = vdi_wait_event(set->cfg_wq, vdi_config_final(set),
+				     vdi_deadline(arg->timeout_ms));
+		if (ret)
+			return ret;
 	}
 
 	spin_lock(&set->lock);
@@ -636,26 +612,30 @@ void vdi_set_check_done(struct vdi_set *set)
 		set->state = VDI_SET_DONE;
 }
 
-/* Watchdog: whether the agent's wait has gone two serverTimeOuts dry. */
-static bool vdi_set_watchdog_expired(struct vdi_set *set, long *left)
+/* Watchdog: whether two serverTimeOuts passed without progress; if not,
+ * bring @until forward to when they will have.
+ */
+static bool vdi_set_watchdog_expired(struct vdi_set *set, ktime_t *until)
 {
-	unsigned long span, deadline;
+	ktime_t due;
 
 	lockdep_assert_held(&set->lock);
 	if (!set->config.server_timeout || !set->inflight ||
 	    set->state != VDI_SET_READY)
 		return false;
-	span = msecs_to_jiffies(set->config.server_timeout) * 2;
-	deadline = set->last_progress + span;
-	if (time_after_eq(jiffies, deadline))
+	due = ktime_add_ms(set->last_progress,
+			   2 * (u64)set->config.server_timeout);
+	if (ktime_compare(ktime_get(), due) >= 0)
 		return true;
-	*left = min_t(long, *left, deadline - jiffies);
+	if (ktime_before(due, *until))
+		*until = due;
 	return false;
 }
 
 /* Move up to @max completions to @local and describe them in @out. */
 static int vdi_set_reap(struct vdi_set *set, struct vdi_completion *out,
-			unsigned int max, struct list_head *local, long *left)
+			unsigned int max, struct list_head *local,
+			ktime_t *until)
 {
 	struct vdi_slot *slot, *tmp;
 	unsigned int n = 0;
@@ -682,7 +662,7 @@ static int vdi_set_reap(struct vdi_set *set, struct vdi_completion *out,
 		return -ECONNABORTED;
 	if (set->state == VDI_SET_DONE)
 		return -ESHUTDOWN;
-	if (vdi_set_watchdog_expired(set, left))
+	if (vdi_set_watchdog_expired(set, until))
 		return -ETIME;
 	return 0;
 }
@@ -746,19 +726,19 @@ static bool vdi_set_agent_ready(struct vdi_set *set)
 long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 {
 	struct vdi_completion __user *uout = u64_to_user_ptr(b->entries);
+	ktime_t deadline = vdi_deadline(b->timeout_ms), until;
 	struct vdi_completion out[VDI_CHUNK];
-	long tmo = vdi_timeout_jiffies(b->timeout_ms);
+	bool last_look = !b->timeout_ms;
 	unsigned int total = 0;
 	LIST_HEAD(local);
-	long left, rem;
-	int n;
+	int n, ret;
 
 	for (;;) {
-		left = tmo;
+		until = deadline;
 		spin_lock(&set->lock);
 		n = vdi_set_reap(set, out, min_t(unsigned int, VDI_CHUNK,
 						 b->count - total),
-				 &local, &left);
+				 &local, &until);
 		spin_unlock(&set->lock);
 		if (n == -ETIME) {
 			vdi_set_abort(set);
@@ -773,23 +753,22 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 			total += n;
 			if (total == b->count)
 				return total;
-			tmo = 0;	/* take what else is there, no wait */
+			last_look = true;	/* take what else is there */
 			continue;
 		}
 		if (total)
 			return total;
 		if (n < 0)
 			return n;
-		if (!tmo)
+		if (last_look)
 			return -ETIMEDOUT;
-		/* @left is @tmo, or less when the watchdog is due first. */
-		rem = wait_event_interruptible_timeout(set->cmpl_wq,
-						       vdi_set_agent_ready(set),
-						       left);
-		if (rem < 0)
-			return -EINTR;
-		if (tmo != MAX_SCHEDULE_TIMEOUT)
-			tmo -= left - rem;
+		/* @until is @deadline, or earlier when the watchdog is due. */
+		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set),
+				     until);
+		if (ret == -EINTR)
+			return ret;
+		if (ret == -ETIMEDOUT && until == deadline)
+			last_look = true;
 	}
 }
 
