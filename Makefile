@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vdi - top-level Makefile: builds the module for Debian's 6.1 and 6.12
+# kernels, the selftests, and boots each kernel under qemu to run them.
+# Nothing here loads a module into the host's kernel.
+#
+#   make check       everything, as CI runs it (.ci/run): deps, lint, modules,
+#                    selftests, initramfs, boot both kernels, summary; the last
+#                    line of output is "N passed, N failed"
+#   make deps        install the packages, fetch the kernel images (scripts/deps.sh)
+#   make kernels     only fetch missing kernel images (build/kernels/vmlinuz-<kver>)
+#   make modules     build/mod-<kver>/vdi.ko for every kernel (W=1)
+#   make lint        checkpatch + fresh W=1/sparse builds; fails on any warning
+#   make selftests   build/selftests/<name>, one static program per selftests/*.c(c)
+#   make initramfs   build/initramfs-<kver>.cpio.gz
+#   make vms         boot every kernel (make -j2 vms: side by side), logs build/vm-<kver>.log
+#   make boot-<kver> boot one kernel;  make summary: judge the logs present
+#   make vm-shell [KVER=<kver>]   interactive VM with the module loaded
+#   make clean       remove build/ (the kernel images are fetched again)
+#
+# Knobs: KVERS (kernels, default from scripts/kvers.sh), TEST_TIMEOUT (s per
+# test program, 120), VM_TIMEOUT (s per VM, 600), VM_JOBS (VMs at once in
+# make check, 2), VM_MEM, VM_SMP, VM_CPU, VM_APPEND (see scripts/boot.sh),
+# CHECKPATCH_IGNORE, CHECKPATCH_FILE_IGNORE, SELFTEST_* (selftest build).
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+B    := $(ROOT)/build
+S    := $(ROOT)/scripts
+export B
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+# ---------------------------------------------------------------- kernels
+# The 6.1 kernel linux-headers-amd64 depends on, and the newest installed
+# 6.12 one.  Empty on a fresh machine until "make deps" ran.
+ifndef KVERS
+KVERS := $(shell $(S)/kvers.sh)
+endif
+KDIR  := $(B)/kernels
+# in recipes that run after deps.sh may have installed headers: honour a
+# KVERS given on the command line, else ask dpkg again
+KVERS_SH = $(if $(filter command line environment,$(origin KVERS)),$(KVERS),$$($(S)/kvers.sh))
+
+need-kvers = @test -n "$(strip $(KVERS))" || \
+	{ echo "no kernel headers found: run 'make deps' (or 'make check')" >&2; exit 1; }
+
+MODULES  = $(foreach k,$(KVERS),$(B)/mod-$(k)/vdi.ko)
+INITRDS  = $(foreach k,$(KVERS),$(B)/initramfs-$(k).cpio.gz)
+VMLINUZS = $(foreach k,$(KVERS),$(KDIR)/vmlinuz-$(k))
+
+# checkpatch.pl exceptions, one comment each.  Types ignored everywhere,
+# comma separated (none so far):
+CHECKPATCH_IGNORE ?=
+# ... and in one file only, as space separated FILE:TYPE,TYPE entries:
+#  kmod/compat.h: the one home of the kernel-version shims (6.1 and 6.12);
+#    "#if LINUX_VERSION_CODE < KERNEL_VERSION(...)" trips LINUX_VERSION_CODE
+#    (advice for in-tree code) and CONSTANT_COMPARISON (checkpatch takes the
+#    all-caps macro on the left for a constant).
+CHECKPATCH_FILE_IGNORE ?= kmod/compat.h:LINUX_VERSION_CODE,CONSTANT_COMPARISON
+export CHECKPATCH_IGNORE CHECKPATCH_FILE_IGNORE
+
+TEST_TIMEOUT ?= 120
+VM_TIMEOUT   ?= 600
+# make check boots the kernels side by side: ~25% faster on 2 cores, but each
+# VM runs slower; VM_JOBS=1 if timing-sensitive tests get flaky
+VM_JOBS      ?= 2
+export TEST_TIMEOUT VM_TIMEOUT
+
+# ---------------------------------------------------------------- selftests
+# Every selftests/*.c (gcc) or selftests/*.cc (g++) is one static program.
+KSFT_DIR := $(B)/ksrc/tools/testing/selftests
+SELFTEST_CC       ?= gcc
+SELFTEST_CXX      ?= g++
+# -isystem: the 6.1 harness itself trips -Wextra (unused "variant" parameter)
+SELFTEST_CPPFLAGS ?= -isystem $(KSFT_DIR) -I$(ROOT)/include/uapi -I$(ROOT)/include
+SELFTEST_CFLAGS   ?= -static -O2 -g -Wall -Wextra -pthread
+SELFTEST_CXXFLAGS ?= $(SELFTEST_CFLAGS)
+# Library hook: the tests link $(SELFTEST_LIBS) (also a prerequisite).  By
+# default that is build/libvdi.a if it already exists; once a rule builds the
+# library, set SELFTEST_LIBS := $(LIBVDI) so the tests depend on it.
+LIBVDI        := $(B)/libvdi.a
+SELFTEST_LIBS ?= $(wildcard $(LIBVDI))
+SELFTEST_LDLIBS ?=
+
+SELFTEST_SRCS := $(wildcard $(ROOT)/selftests/*.c $(ROOT)/selftests/*.cc)
+SELFTEST_BINS := $(sort $(foreach f,$(SELFTEST_SRCS),$(B)/selftests/$(basename $(notdir $(f)))))
+
+# ---------------------------------------------------------------- top level
+.PHONY: all deps ksrc modules lint selftests initramfs vms summary check \
+	check-prepare kernels vm-shell clean FORCE
+
+all: modules selftests
+
+deps:
+	$(S)/deps.sh
+
+ksrc: $(B)/ksrc/.stamp
+$(B)/ksrc/.stamp:
+	$(S)/ksrc.sh
+
+# CI entry point.  deps.sh first, then everything else in sub-makes (which
+# see the kernels deps.sh may just have installed).  A lint failure or a
+# kernel whose module does not build does not stop the other steps: all of
+# them end up as results in the summary, which decides the exit status.
+# A test program that does not compile is a failed result (build.tap), and
+# the VMs run the others (ONLY_BUILT_TESTS).
+check:
+	@$(S)/deps.sh
+	@$(MAKE) --no-print-directory check-prepare
+	@$(S)/lint.sh $(KVERS_SH) || true
+	@$(MAKE) --no-print-directory -k -j2 selftests || true
+	@n=0; for b in $(SELFTEST_BINS); do n=$$((n + 1)); \
+		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
+		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
+	done > $(B)/build.tap; \
+	if [ $$n = 0 ]; then rm $(B)/build.tap; else sed -i "1i 1..$$n" $(B)/build.tap; fi
+	@$(MAKE) --no-print-directory -k -j$(VM_JOBS) vms ONLY_BUILT_TESTS=1 || true
+	@$(S)/tap-summary.sh $(KVERS_SH)
+
+check-prepare: ksrc
+	$(need-kvers)
+	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/vm-*.log $(B)/vm-*.log.status
+
+# ---------------------------------------------------------------- module
+# Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);
+# kbuild decides what to rebuild, hence FORCE.
+modules: $(MODULES)
+	$(need-kvers)
+
+$(B)/mod-%/vdi.ko: FORCE
+	+@$(S)/kbuild.sh $* $(B)/mod-$* W=1
+
+lint: ksrc
+	$(need-kvers)
+	@$(S)/lint.sh $(KVERS)
+
+# ---------------------------------------------------------------- selftests
+selftests: $(SELFTEST_BINS)
+
+# (rm first: a failed compile must not leave the previous program behind)
+$(B)/selftests/%: $(ROOT)/selftests/%.c $(B)/ksrc/.stamp $(SELFTEST_LIBS)
+	@mkdir -p $(@D); rm -f $@
+	$(SELFTEST_CC) $(SELFTEST_CPPFLAGS) $(SELFTEST_CFLAGS) -MMD -MP -MF $@.d \
+		-o $@ $< $(SELFTEST_LIBS) $(SELFTEST_LDLIBS)
+
+$(B)/selftests/%: $(ROOT)/selftests/%.cc $(B)/ksrc/.stamp $(SELFTEST_LIBS)
+	@mkdir -p $(@D); rm -f $@
+	$(SELFTEST_CXX) $(SELFTEST_CPPFLAGS) $(SELFTEST_CXXFLAGS) -MMD -MP -MF $@.d \
+		-o $@ $< $(SELFTEST_LIBS) $(SELFTEST_LDLIBS)
+
+-include $(wildcard $(B)/selftests/*.d)
+
+# ---------------------------------------------------------------- VMs
+# Rebuilt every time (about a second): it also carries TEST_TIMEOUT.
+# ONLY_BUILT_TESTS=1 (make check): take the test programs that exist, do not
+# insist on building them all.
+INITRAMFS_TESTS = $(if $(ONLY_BUILT_TESTS),$(wildcard $(SELFTEST_BINS)),$(SELFTEST_BINS))
+initramfs: $(INITRDS)
+	$(need-kvers)
+
+$(B)/initramfs-%.cpio.gz: $(B)/mod-%/vdi.ko $(INITRAMFS_TESTS) FORCE
+	@$(S)/initramfs.sh $* $< $@ $(INITRAMFS_TESTS)
+
+kernels: $(VMLINUZS)
+	$(need-kvers)
+$(KDIR)/vmlinuz-%:
+	$(S)/deps.sh
+
+# boot-<kver>: boot one kernel, log in build/vm-<kver>.log
+boot-%: $(B)/initramfs-%.cpio.gz $(KDIR)/vmlinuz-%
+	@$(S)/boot.sh $* $(KDIR)/vmlinuz-$* $< $(B)/vm-$*.log
+
+vms: $(foreach k,$(KVERS),boot-$(k))
+	$(need-kvers)
+
+summary:
+	@$(S)/tap-summary.sh $(KVERS)
+
+KVER ?= $(firstword $(KVERS))
+vm-shell: $(B)/initramfs-$(KVER).cpio.gz $(KDIR)/vmlinuz-$(KVER)
+	VM_SHELL=1 $(S)/boot.sh $(KVER) $(KDIR)/vmlinuz-$(KVER) $< /dev/null
+
+# Room for more: demo, bench, check-debug (the same boot-% flow with a debug
+# kernel built from linux-source-6.1 into build/), install.
+
+clean:
+	rm -rf $(B)
+
+FORCE:

@@ -1,0 +1,141 @@
+#!/bin/busybox sh
+# shellcheck shell=dash
+# SPDX-License-Identifier: GPL-2.0
+# /init of the test VM (static busybox; see scripts/initramfs.sh).
+#
+# Loads /vdi.ko, runs every program in /tests directly (the kselftest
+# runner.sh needs "timeout --foreground", which busybox lacks), each under
+# "timeout -s KILL", between marker lines; then unloads the module, checks
+# the kernel log and taint, and powers off.  Everything goes to the console
+# (ttyS0) as TAP; the host parses it with scripts/tap-summary.sh.
+#
+# The rig's own results are "ok N rig.<what>" lines.  A test program that is
+# killed (timeout) or dies on a signal gets a "not ok N rig.selftest.<name>".
+#
+# Config: /etc/rig.conf (RIG_KVER, RIG_TEST_TIMEOUT).  Kernel command line
+# words "NAME=value" arrive here as environment: RIG_MODE=shell gives an
+# interactive shell after insmod instead of running the tests.
+
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+# stdio even if the kernel found no /dev/console in the image
+exec </dev/console >/dev/console 2>&1
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+ulimit -c 0
+
+RIG_TEST_TIMEOUT=120
+[ -f /etc/rig.conf ] && . /etc/rig.conf
+RIG_MODE=${RIG_MODE:-test}
+N=0
+pass() { N=$((N + 1)); echo "ok $N rig.$*"; }
+fail() { N=$((N + 1)); echo "not ok $N rig.$*"; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+comment() { sed 's/^/# /'; }
+off() { echo "# vdi-rig: done uptime=$(uptime_s)"; sync; poweroff -f; sleep 10; }
+
+echo; echo "# vdi-rig: start kernel=$(uname -r) cpus=$(nproc) uptime=$(uptime_s)"
+if [ -n "$RIG_KVER" ] && [ "$(uname -r)" != "$RIG_KVER" ]; then
+	fail "kernel # booted $(uname -r), expected $RIG_KVER"
+fi
+TAINT0=$(cat /proc/sys/kernel/tainted)
+echo "vdi-rig: tests start" > /dev/kmsg
+if [ -f /sys/kernel/debug/kmemleak ]; then	# debug kernels: forget boot-time objects
+	echo scan > /sys/kernel/debug/kmemleak; echo clear > /sys/kernel/debug/kmemleak
+fi
+
+# ------------------------------------------------------------ load
+LOADED=0
+if insmod /vdi.ko > /tmp/insmod.out 2>&1; then
+	i=0	# devtmpfs creates the node asynchronously
+	while [ ! -c /dev/vdi ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ -c /dev/vdi ]; then
+		LOADED=1; pass insmod
+	else
+		fail "insmod # loaded, but no /dev/vdi"
+	fi
+else
+	fail "insmod # insmod /vdi.ko failed"
+	comment < /tmp/insmod.out
+	dmesg | tail -n 20 | comment
+fi
+
+if [ "$RIG_MODE" = shell ]; then
+	echo "# vdi-rig: shell; tests are in /tests, module is /vdi.ko; exit to power off"
+	setsid cttyhack sh -l
+	off
+fi
+
+# ------------------------------------------------------------ tests
+cd /tmp || cd /
+for t in /tests/*; do
+	[ -x "$t" ] || continue
+	name=${t##*/}
+	if [ $LOADED != 1 ]; then
+		fail "selftest.$name # not run: module not loaded"
+		continue
+	fi
+	echo "# ==== selftest $name: begin"
+	t0=$(uptime_s)
+	timeout -s KILL "$RIG_TEST_TIMEOUT" "$t"
+	rc=$?
+	dt=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
+	echo "# ==== selftest $name: end rc=$rc time=${dt}s"
+	if [ $rc -eq 137 ] && awk -v d="$dt" -v t="$RIG_TEST_TIMEOUT" 'BEGIN { exit !(d >= t - 1) }'; then
+		fail "selftest.$name # TIMEOUT: killed after $RIG_TEST_TIMEOUT s"
+	elif [ $rc -gt 128 ]; then
+		fail "selftest.$name # killed by signal $((rc - 128))"
+	fi
+done
+
+# ------------------------------------------------------------ unload + kernel health
+if [ $LOADED = 1 ]; then
+	if rmmod vdi > /tmp/rmmod.out 2>&1; then
+		pass rmmod
+	else
+		fail "rmmod # rmmod vdi failed"
+		comment < /tmp/rmmod.out
+		grep '^vdi ' /proc/modules | comment
+		ps | comment
+	fi
+fi
+
+if [ -f /sys/kernel/debug/kmemleak ]; then	# debug kernels only
+	sleep 6	# kmemleak reports objects older than 5 s, after two scans
+	echo scan > /sys/kernel/debug/kmemleak; echo scan > /sys/kernel/debug/kmemleak
+	if [ -s /sys/kernel/debug/kmemleak ]; then
+		fail "kmemleak # unreferenced objects"
+		head -n 200 /sys/kernel/debug/kmemleak | comment
+	else
+		pass kmemleak
+	fi
+fi
+
+BAD='BUG:|WARNING:|Oops|general protection|Call Trace|KASAN|UBSAN|kmemleak|lockdep|possible circular|INFO: task .* blocked|soft lockup|hard LOCKUP|rcu.*stall|refcount_t:|list_(add|del) corruption|Kernel panic|invalid opcode'
+dmesg | sed -n '/vdi-rig: tests start/,$p' > /tmp/dmesg.tests
+if grep -qE "$BAD" /tmp/dmesg.tests; then
+	fail "dmesg # kernel reported problems during the tests"
+	echo "# offending lines:"
+	grep -E "$BAD" /tmp/dmesg.tests | head -n 50 | comment
+	echo "# kernel log since the tests started:"
+	head -n 400 /tmp/dmesg.tests | comment
+else
+	pass dmesg
+fi
+
+# new taint: B bad page (32), D oops (128), W warning (512), L soft lockup (16384)
+TAINT1=$(cat /proc/sys/kernel/tainted)
+NEW=$(( (TAINT1 & ~TAINT0) & (32 | 128 | 512 | 16384) ))
+if [ $NEW -ne 0 ]; then
+	fail "taint # kernel taint went from $TAINT0 to $TAINT1"
+else
+	pass taint
+fi
+
+off
