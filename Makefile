@@ -77,21 +77,40 @@ SELFTEST_CXX      ?= g++
 SELFTEST_CPPFLAGS ?= -isystem $(KSFT_DIR) -I$(ROOT)/include/uapi -I$(ROOT)/include
 SELFTEST_CFLAGS   ?= -static -O2 -g -Wall -Wextra -pthread
 SELFTEST_CXXFLAGS ?= $(SELFTEST_CFLAGS)
-# Library hook: the tests link $(SELFTEST_LIBS) (also a prerequisite).  By
-# default that is build/libvdi.a if it already exists; once a rule builds the
-# library, set SELFTEST_LIBS := $(LIBVDI) so the tests depend on it.
+# The ABI tests (selftests/*.c) talk to /dev/vdi directly and link nothing
+# of ours; libvdi's own tests are below (LIBTEST_*).
 LIBVDI        := $(B)/libvdi.a
-SELFTEST_LIBS ?= $(wildcard $(LIBVDI))
+SELFTEST_LIBS ?=
 SELFTEST_LDLIBS ?=
 
 SELFTEST_SRCS := $(wildcard $(ROOT)/selftests/*.c $(ROOT)/selftests/*.cc)
 SELFTEST_BINS := $(sort $(foreach f,$(SELFTEST_SRCS),$(B)/selftests/$(basename $(notdir $(f)))))
 
+# ---------------------------------------------------------------- libvdi
+# libvdi.so.1 (only the API exported: userlib/libvdi.map), libvdi.a, and
+# the pkg-config file.  The library's own tests (selftests/libvdi/*.c, *.cc)
+# link the shared library, as its users do; the initramfs carries it and
+# every shared library they need.
+LIB_SRCS   := $(wildcard $(ROOT)/userlib/*.c)
+LIB_OBJS   := $(patsubst $(ROOT)/userlib/%.c,$(B)/userlib/%.o,$(LIB_SRCS))
+LIBVDI_SO  := $(B)/libvdi.so.1
+LIBVDI_PC  := $(B)/libvdi.pc
+LIB_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Werror=implicit-function-declaration
+LIB_CPPFLAGS := -I$(ROOT)/include -I$(ROOT)/include/uapi
+VERSION    := 1.0.0
+PREFIX     ?= /usr/local
+
+LIBTEST_SRCS := $(wildcard $(ROOT)/selftests/libvdi/*.c $(ROOT)/selftests/libvdi/*.cc)
+LIBTEST_BINS := $(sort $(foreach f,$(LIBTEST_SRCS),$(B)/selftests/libvdi-$(basename $(notdir $(f)))))
+LIBTEST_FLAGS := -O2 -g -Wall -Wextra -pthread -isystem $(KSFT_DIR) \
+	-I$(ROOT)/include -I$(ROOT)/include/uapi -I$(ROOT)/selftests
+LIBTEST_LIBS := -L$(B) -l:libvdi.so.1 -pthread
+
 # ---------------------------------------------------------------- top level
-.PHONY: all deps ksrc modules lint selftests initramfs vms summary check \
+.PHONY: all deps ksrc modules lint selftests lib initramfs vms summary check \
 	check-prepare kernels vm-shell clean FORCE
 
-all: modules selftests
+all: modules lib selftests
 
 deps:
 	$(S)/deps.sh
@@ -111,7 +130,7 @@ check:
 	@$(MAKE) --no-print-directory check-prepare
 	@$(S)/lint.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
-	@n=0; for b in $(SELFTEST_BINS); do n=$$((n + 1)); \
+	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
 		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
 	done > $(B)/build.tap; \
@@ -136,8 +155,39 @@ lint: ksrc
 	$(need-kvers)
 	@$(S)/lint.sh $(KVERS)
 
+# ---------------------------------------------------------------- libvdi
+lib: $(LIBVDI_SO) $(LIBVDI) $(LIBVDI_PC)
+
+$(B)/userlib/%.o: $(ROOT)/userlib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CPPFLAGS) $(LIB_CFLAGS) -fPIC -fvisibility=hidden -pthread \
+		-MMD -MP -MF $@.d -c -o $@ $<
+
+$(LIBVDI_SO): $(LIB_OBJS) $(ROOT)/userlib/libvdi.map
+	$(CC) -shared -Wl,-soname,libvdi.so.1 -Wl,-z,defs \
+		-Wl,--version-script=$(ROOT)/userlib/libvdi.map \
+		-o $@ $(LIB_OBJS) -lkmod -pthread
+	ln -sf libvdi.so.1 $(B)/libvdi.so
+
+$(LIBVDI): $(LIB_OBJS)
+	rm -f $@; $(AR) rcs $@ $^
+
+$(LIBVDI_PC): $(ROOT)/userlib/libvdi.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+-include $(wildcard $(B)/userlib/*.d)
+
 # ---------------------------------------------------------------- selftests
-selftests: $(SELFTEST_BINS)
+selftests: $(SELFTEST_BINS) $(LIBTEST_BINS)
+
+$(B)/selftests/libvdi-%: $(ROOT)/selftests/libvdi/%.c $(LIBVDI_SO) $(B)/ksrc/.stamp
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIBTEST_FLAGS) -MMD -MP -MF $@.d -o $@ $< $(LIBTEST_LIBS)
+
+$(B)/selftests/libvdi-%: $(ROOT)/selftests/libvdi/%.cc $(LIBVDI_SO) $(B)/ksrc/.stamp
+	@mkdir -p $(@D); rm -f $@
+	$(CXX) -std=c++11 $(LIBTEST_FLAGS) -I$(ROOT)/include/sqlvdi -MMD -MP \
+		-MF $@.d -o $@ $< $(LIBTEST_LIBS)
 
 # (rm first: a failed compile must not leave the previous program behind)
 $(B)/selftests/%: $(ROOT)/selftests/%.c $(B)/ksrc/.stamp $(SELFTEST_LIBS)
@@ -156,7 +206,8 @@ $(B)/selftests/%: $(ROOT)/selftests/%.cc $(B)/ksrc/.stamp $(SELFTEST_LIBS)
 # Rebuilt every time (about a second): it also carries TEST_TIMEOUT.
 # ONLY_BUILT_TESTS=1 (make check): take the test programs that exist, do not
 # insist on building them all.
-INITRAMFS_TESTS = $(if $(ONLY_BUILT_TESTS),$(wildcard $(SELFTEST_BINS)),$(SELFTEST_BINS))
+ALL_TEST_BINS   = $(SELFTEST_BINS) $(LIBTEST_BINS)
+INITRAMFS_TESTS = $(if $(ONLY_BUILT_TESTS),$(wildcard $(ALL_TEST_BINS)),$(ALL_TEST_BINS))
 initramfs: $(INITRDS)
 	$(need-kvers)
 

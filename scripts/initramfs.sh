@@ -54,6 +54,26 @@ depmod -b "$S" "$KVER"
 for t in "$@"; do cp "$t" "$S/tests/"; done
 for x in ${EXTRA_BINS:-}; do cp "$x" "$S/bin/"; done
 
+# Dynamically linked programs (libvdi's tests, the tools) get their shared
+# libraries at the same paths; libvdi.so.1 from the build goes to the
+# loader's multiarch directory.
+copy_libs() {
+	local lib dest
+	LD_LIBRARY_PATH=$B ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+		$1 ~ /^\// { print $1 }' | while read -r lib; do
+		case $lib in
+		"$B"/*) dest=/usr/lib/x86_64-linux-gnu/${lib##*/} ;;
+		*) dest=$lib ;;
+		esac
+		[ -e "$S$dest" ] && continue
+		mkdir -p "$S${dest%/*}"
+		cp -L "$lib" "$S$dest"
+	done
+}
+for f in "$@" ${EXTRA_BINS:-}; do
+	if ldd "$f" >/dev/null 2>&1; then copy_libs "$f"; fi
+done
+
 (cd "$S" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "initramfs: $OUT ($(du -k "$OUT" | cut -f1) KiB, $# test programs)"
