@@ -233,8 +233,9 @@ KVER ?= $(firstword $(KVERS))
 vm-shell: $(B)/initramfs-$(KVER).cpio.gz $(KDIR)/vmlinuz-$(KVER)
 	VM_SHELL=1 $(S)/boot.sh $(KVER) $(KDIR)/vmlinuz-$(KVER) $< /dev/null
 
-# Room for more: demo, bench, check-debug (the same boot-% flow with a debug
-# kernel built from linux-source-6.1 into build/), install.
+# More targets (demo, install, bench, check-debug) live in mk/*.mk, one file
+# per topic, each reusing the variables above and the boot-% flow.
+include $(sort $(wildcard $(ROOT)/mk/*.mk))
 
 clean:
 	rm -rf $(B)
