@@ -14,8 +14,9 @@
  */
 /*
  * Errors (the library maps them onto VD_E_* codes):
- *   EINVAL        bad argument: flags, reserved, sizes, offsets, names, codes
- *   EOPNOTSUPP    a VDConfig / BEGIN_CONFIG value VDI does not support
+ *   EINVAL        bad argument: flags, reserved, sizes, offsets, names, codes,
+ *                 BEGIN_CONFIG values
+ *   EOPNOTSUPP    CREATE: a VDConfig value VDI does not support
  *   ENOTTY        unknown ioctl, or one that does not apply to this kind of fd
  *   EISCONN       the /dev/vdi fd already has a role
  *   EEXIST        CREATE: a set of that name exists in this scope
@@ -23,8 +24,9 @@
  *   EACCES        the set's owner and mode do not grant access
  *   EBUSY         the set already has a server / the device is already open
  *                 on this side
- *   EPROTO        call not legal in the current state or for this role
- *                 (SEND to a device the server closed: "not active")
+ *   EPROTO        call not legal in the current state or for this role, or
+ *                 on an endpoint without a set (SEND to a device the
+ *                 server closed: "not active")
  *   ENOBUFS       SEND: the device's command queue is full
  *   EIO           SEND: the device is in IO-ERROR and this is not ClearError
  *   ECONNABORTED  the set is aborted: only close() is useful now
@@ -152,7 +154,7 @@ struct vdi_end_config {
 struct vdi_open_device {
 	char name[VDI_NAME_MAX];	/* device 0 carries the set's name */
 	__u32 flags;			/* O_CLOEXEC only */
-	__u32 index;			/* out: 0..device_count-1 */
+	__u32 index;			/* in: 0; out: 0..device_count-1 */
 	__u64 reserved[2];
 };
 
