@@ -206,6 +206,31 @@ int vdi_client_complete_command(vdi_client_device *dev, VDC_Command *cmd,
 				uint32_t completion_code,
 				uint32_t bytes_transferred, int64_t position);
 
+/* ---- Extras: batches (one system call for many commands) ---- */
+/* A completion for vdi_client_complete_commands(). */
+typedef struct vdi_client_completion {
+	VDC_Command *cmd;
+	uint32_t completionCode;
+	uint32_t bytesTransferred;
+	int64_t position;
+} vdi_client_completion;
+
+/* Send cmds[0..count-1] in order; *sent says how many were queued.  On a
+ * failure, cmds[*sent] gets its routine called as SendCommand would, the
+ * return value is SendCommand's, and the commands after it are not sent. */
+int vdi_server_send_commands(vdi_server_device *dev, VDS_Command **cmds,
+			     unsigned int count, unsigned int *sent);
+/* Up to max commands, waiting up to timeout for the first; *count >= 1 on
+ * NOERROR. */
+int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout_ms,
+			    VDC_Command **cmds, unsigned int max,
+			    unsigned int *count);
+/* Complete c[0..count-1] in order; *done says how many were applied; the
+ * return value is CompleteCommand's for c[*done] when not all were. */
+int vdi_client_complete_commands(vdi_client_device *dev,
+				 const vdi_client_completion *c,
+				 unsigned int count, unsigned int *done);
+
 /* ---- Extras ---- */
 /* Commands per device (0: the module's default); before BeginConfiguration. */
 int vdi_server_set_queue_depth(vdi_server_set *set, uint32_t depth);

@@ -20,15 +20,24 @@
 struct vdi_cmd_rec {
 	VDC_Command cmd;		/* first: the pointer the client sees */
 	uint64_t tag;
-	struct vdi_cmd_rec *next;	/* on the device's held or spare list */
+	struct vdi_cmd_rec *next;	/* on the spare list */
+	bool held;			/* handed to the client */
+};
+
+/* Records live in chunks, so a VDC_Command* is checked by address. */
+#define VDI_REC_CHUNK	64
+struct vdi_rec_chunk {
+	struct vdi_rec_chunk *next;
+	struct vdi_cmd_rec recs[VDI_REC_CHUNK];
 };
 
 struct vdi_client_device {
 	vdi_client_set *set;
 	int fd;
 	bool ended;			/* GetCommand said VD_E_CLOSE */
-	struct vdi_cmd_rec *held;	/* handed to the client */
-	struct vdi_cmd_rec *spare;	/* recycled records */
+	struct vdi_rec_chunk *chunks;
+	struct vdi_cmd_rec *spare;	/* records not held */
+	unsigned int nspare;
 };
 
 struct vdi_client_set {
@@ -248,62 +257,183 @@ out_unlock:
 	return ret;
 }
 
-static struct vdi_cmd_rec *vdi_rec_get(vdi_client_device *dev)
+/* Make sure @n spare records exist; false when memory ran out. */
+static bool vdi_recs_reserve(vdi_client_device *dev, unsigned int n)
+{
+	struct vdi_rec_chunk *chunk;
+	unsigned int i;
+
+	while (dev->nspare < n) {
+		chunk = calloc(1, sizeof(*chunk));
+		if (!chunk)
+			return false;
+		chunk->next = dev->chunks;
+		dev->chunks = chunk;
+		for (i = 0; i < VDI_REC_CHUNK; i++) {
+			chunk->recs[i].next = dev->spare;
+			dev->spare = &chunk->recs[i];
+		}
+		dev->nspare += VDI_REC_CHUNK;
+	}
+	return true;
+}
+
+static struct vdi_cmd_rec *vdi_rec_take(vdi_client_device *dev)
 {
 	struct vdi_cmd_rec *rec = dev->spare;
 
-	if (rec) {
-		dev->spare = rec->next;
-		return rec;
-	}
-	return malloc(sizeof(*rec));
+	dev->spare = rec->next;
+	dev->nspare--;
+	rec->held = true;
+	return rec;
 }
 
 static void vdi_rec_put(vdi_client_device *dev, struct vdi_cmd_rec *rec)
 {
+	rec->held = false;
 	rec->next = dev->spare;
 	dev->spare = rec;
+	dev->nspare++;
 }
 
-VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
-				      VDC_Command **out)
+/* The held record behind a command pointer, or NULL for any other pointer. */
+static struct vdi_cmd_rec *vdi_rec_lookup(vdi_client_device *dev,
+					  const VDC_Command *cmd)
 {
-	struct vdi_command c;
-	struct vdi_batch b = { .entries = (uintptr_t)&c, .count = 1 };
-	int64_t start = vdi_now_ms();
+	uintptr_t p = (uintptr_t)cmd, base;
+	struct vdi_rec_chunk *chunk;
 	struct vdi_cmd_rec *rec;
-	int n;
 
-	if (!dev || !out)
-		return vdi_fail(VD_E_INVALID, "GetCommand: NULL argument");
-	*out = NULL;
-	rec = vdi_rec_get(dev);
-	if (!rec)
+	for (chunk = dev->chunks; chunk; chunk = chunk->next) {
+		base = (uintptr_t)chunk->recs;
+		if (p < base || p >= (uintptr_t)(chunk->recs + VDI_REC_CHUNK) ||
+		    (p - base) % sizeof(*rec))
+			continue;
+		rec = &chunk->recs[(p - base) / sizeof(*rec)];
+		return rec->held ? rec : NULL;
+	}
+	return NULL;
+}
+
+#define VDI_CLIENT_BATCH 64
+
+VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
+				       VDC_Command **cmds, unsigned int max,
+				       unsigned int *count)
+{
+	struct vdi_command c[VDI_CLIENT_BATCH];
+	struct vdi_batch b = { .entries = (uintptr_t)c };
+	struct vdi_cmd_rec *rec;
+	int64_t start;
+	int i, n;
+
+	if (!dev || !cmds || !count || !max)
+		return vdi_fail(VD_E_INVALID, "GetCommand: bad argument");
+	*count = 0;
+	b.count = max < VDI_CLIENT_BATCH ? max : VDI_CLIENT_BATCH;
+	/* Records first: commands the module hands out must have a home. */
+	if (!vdi_recs_reserve(dev, b.count))
 		return vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
 	timeout = vdi_timeout(timeout);
+	start = timeout > 0 ? vdi_now_ms() : 0;
 	for (;;) {
 		b.timeout_ms = vdi_left(timeout, start);
 		n = ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
-		if (n == 1 || errno != EINTR)
+		if (n > 0 || errno != EINTR)
 			break;
 	}
-	if (n != 1) {
-		vdi_rec_put(dev, rec);
+	if (n <= 0) {
 		if (errno == ESHUTDOWN)
 			dev->ended = true;
 		return vdi_from_errno(errno, "GetCommand");
 	}
 
-	rec->tag = c.tag;
-	rec->cmd.commandCode = (int32_t)c.code;
-	rec->cmd.size = (int32_t)c.size;
-	rec->cmd.position = c.position;
-	rec->cmd.buffer = c.buf_offset == VDI_NO_BUFFER ? NULL :
-			  dev->set->area.base + c.buf_offset;
-	rec->next = dev->held;
-	dev->held = rec;
-	*out = &rec->cmd;
+	for (i = 0; i < n; i++) {
+		rec = vdi_rec_take(dev);
+		rec->tag = c[i].tag;
+		rec->cmd.commandCode = (int32_t)c[i].code;
+		rec->cmd.size = (int32_t)c[i].size;
+		rec->cmd.position = c[i].position;
+		rec->cmd.buffer = c[i].buf_offset == VDI_NO_BUFFER ? NULL :
+				  dev->set->area.base + c[i].buf_offset;
+		cmds[i] = &rec->cmd;
+	}
+	*count = n;
 	return NOERROR;
+}
+
+VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
+				      VDC_Command **out)
+{
+	unsigned int n;
+
+	if (out)
+		*out = NULL;
+	return vdi_client_get_commands(dev, timeout, out, 1, &n);
+}
+
+VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
+					    const vdi_client_completion *c,
+					    unsigned int count,
+					    unsigned int *done)
+{
+	struct vdi_cmd_rec *recs[VDI_CLIENT_BATCH];
+	struct vdi_done d[VDI_CLIENT_BATCH];
+	struct vdi_batch b = { .entries = (uintptr_t)d };
+	unsigned int chunk, i, j;
+	int n, err, ret = NOERROR;
+
+	if (!dev || !done || (!c && count))
+		return vdi_fail(VD_E_INVALID, "CompleteCommand: bad argument");
+	*done = 0;
+	while (*done < count && !ret) {
+		chunk = count - *done;
+		if (chunk > VDI_CLIENT_BATCH)
+			chunk = VDI_CLIENT_BATCH;
+		/* Unmark each record as we go: a command named twice fails. */
+		for (i = 0; i < chunk; i++) {
+			recs[i] = vdi_rec_lookup(dev, c[*done + i].cmd);
+			if (!recs[i]) {
+				ret = vdi_fail(VD_E_INVALID, "CompleteCommand: "
+					       "not a command this device "
+					       "handed out, or completed "
+					       "already");
+				break;
+			}
+			recs[i]->held = false;
+			d[i].tag = recs[i]->tag;
+			d[i].completion_code = c[*done + i].completionCode;
+			d[i].bytes_transferred = c[*done + i].bytesTransferred;
+			d[i].position = c[*done + i].position;
+		}
+		if (!i)
+			break;
+		b.count = i;
+		n = ioctl(dev->fd, VDI_IOC_COMPLETE, &b);
+		if (n < 0) {
+			/* A bad byte count leaves the command held; anything
+			 * else means it is gone (aborted): drop its record. */
+			err = errno;
+			if (err == EINVAL)
+				recs[0]->held = true;
+			else
+				vdi_rec_put(dev, recs[0]);
+			for (j = 1; j < i; j++)
+				recs[j]->held = true;
+			ret = vdi_from_errno(err, "CompleteCommand");
+			break;
+		}
+		for (j = 0; j < (unsigned int)n; j++)
+			vdi_rec_put(dev, recs[j]);
+		/* Stopped early: retry from there to learn why (a lookup
+		 * failure further on is found again then). */
+		for (j = n; j < i; j++)
+			recs[j]->held = true;
+		if ((unsigned int)n < i)
+			ret = NOERROR;
+		*done += n;
+	}
+	return ret;
 }
 
 VDI_EXPORT int vdi_client_complete_command(vdi_client_device *dev,
@@ -312,34 +442,17 @@ VDI_EXPORT int vdi_client_complete_command(vdi_client_device *dev,
 					   uint32_t bytes_transferred,
 					   int64_t position)
 {
-	struct vdi_cmd_rec **pp, *rec;
-	struct vdi_done d;
-	struct vdi_batch b = { .entries = (uintptr_t)&d, .count = 1 };
+	vdi_client_completion c = {
+		.cmd = cmd,
+		.completionCode = completion_code,
+		.bytesTransferred = bytes_transferred,
+		.position = position,
+	};
+	unsigned int done;
 
-	if (!dev || !cmd)
+	if (!cmd)
 		return vdi_fail(VD_E_INVALID, "CompleteCommand: NULL argument");
-	for (pp = &dev->held; (rec = *pp); pp = &rec->next)
-		if (&rec->cmd == cmd)
-			break;
-	if (!rec)
-		return vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
-				"this device handed out, or completed already");
-	d.tag = rec->tag;
-	d.completion_code = completion_code;
-	d.bytes_transferred = bytes_transferred;
-	d.position = position;
-	if (ioctl(dev->fd, VDI_IOC_COMPLETE, &b) != 1) {
-		/* A bad byte count leaves the command held; anything else
-		 * means it is gone (aborted) and the record can go too. */
-		if (errno != EINVAL) {
-			*pp = rec->next;
-			vdi_rec_put(dev, rec);
-		}
-		return vdi_from_errno(errno, "CompleteCommand");
-	}
-	*pp = rec->next;
-	vdi_rec_put(dev, rec);
-	return NOERROR;
+	return vdi_client_complete_commands(dev, &c, 1, &done);
 }
 
 VDI_EXPORT int vdi_client_signal_abort(vdi_client_set *set)
@@ -359,16 +472,12 @@ VDI_EXPORT int vdi_client_signal_abort(vdi_client_set *set)
 
 static void vdi_client_device_free(vdi_client_device *dev)
 {
-	struct vdi_cmd_rec *rec, *next;
+	struct vdi_rec_chunk *chunk, *next;
 
 	close(dev->fd);
-	for (rec = dev->held; rec; rec = next) {
-		next = rec->next;
-		free(rec);
-	}
-	for (rec = dev->spare; rec; rec = next) {
-		next = rec->next;
-		free(rec);
+	for (chunk = dev->chunks; chunk; chunk = next) {
+		next = chunk->next;
+		free(chunk);
 	}
 	free(dev);
 }

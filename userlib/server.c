@@ -411,35 +411,10 @@ static int vdi_send_failed(VDS_Command *cmd, int code, int32_t completion,
 	return vdi_fail(code, "SendCommand: %s", why);
 }
 
-VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
-				       VDS_Command *cmd)
+/* The module's answer to a refused SEND, in VDI's terms. */
+static int vdi_send_refused(VDS_Command *cmd, int err)
 {
-	struct vdi_send s;
-	struct vdi_batch b = { .count = 1 };
-	vdi_server_set *set;
-
-	if (!dev || !cmd)
-		return vdi_fail(VD_E_INVALID, "SendCommand: NULL argument");
-	set = dev->set;
-	if (!__atomic_load_n(&set->agent_running, __ATOMIC_ACQUIRE))
-		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
-				       "the completion agent is not running");
-	s.cookie = (uintptr_t)cmd;
-	s.code = (uint32_t)cmd->commandCode;
-	s.size = (uint32_t)cmd->size;
-	s.position = cmd->inPosition;
-	s.buf_offset = VDI_NO_BUFFER;
-	if (cmd->buffer) {
-		if (!vdi_area_holds(&set->area, cmd->buffer, 0))
-			return vdi_fail(VD_E_INVALID, "SendCommand: buffer is "
-					"not in the set's area");
-		s.buf_offset = cmd->buffer - set->area.base;
-	}
-	b.entries = (uintptr_t)&s;
-	if (ioctl(dev->fd, VDI_IOC_SEND, &b) == 1)
-		return NOERROR;
-
-	switch (errno) {
+	switch (err) {
 	case ENOBUFS:
 		return vdi_send_failed(cmd, VD_E_QUEUE_FULL,
 				       ERROR_NO_SYSTEM_RESOURCES,
@@ -453,9 +428,82 @@ VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
 	case ECONNABORTED:
 		return vdi_send_failed(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED,
 				       "the set is aborted");
-	default:
-		return vdi_from_errno(errno, "SendCommand");
+	default:	/* EINVAL: a bad code or size; the routine is not told */
+		return vdi_from_errno(err, "SendCommand");
 	}
+}
+
+#define VDI_SEND_BATCH 64
+
+VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
+					VDS_Command **cmds, unsigned int count,
+					unsigned int *sent)
+{
+	struct vdi_send s[VDI_SEND_BATCH];
+	struct vdi_batch b = { .entries = (uintptr_t)s };
+	vdi_server_set *set;
+	VDS_Command *cmd;
+	unsigned int i;
+	int n, bad = NOERROR;
+
+	if (!dev || !sent || (!cmds && count))
+		return vdi_fail(VD_E_INVALID, "SendCommand: NULL argument");
+	*sent = 0;
+	set = dev->set;
+	while (*sent < count) {
+		for (i = 0; i < VDI_SEND_BATCH && *sent + i < count; i++) {
+			cmd = cmds[*sent + i];
+			if (!cmd) {
+				bad = vdi_fail(VD_E_INVALID,
+					       "SendCommand: NULL command");
+				break;
+			}
+			if (!__atomic_load_n(&set->agent_running,
+					     __ATOMIC_ACQUIRE)) {
+				bad = vdi_send_failed(cmd, VD_E_PROTOCOL,
+						      ERROR_INVALID_HANDLE,
+						      "the completion agent is "
+						      "not running");
+				break;
+			}
+			s[i].cookie = (uintptr_t)cmd;
+			s[i].code = (uint32_t)cmd->commandCode;
+			s[i].size = (uint32_t)cmd->size;
+			s[i].position = cmd->inPosition;
+			s[i].buf_offset = VDI_NO_BUFFER;
+			if (!cmd->buffer)
+				continue;
+			if (!vdi_area_holds(&set->area, cmd->buffer, 0)) {
+				bad = vdi_fail(VD_E_INVALID, "SendCommand: "
+					       "buffer is not in the set's "
+					       "area");
+				break;
+			}
+			s[i].buf_offset = cmd->buffer - set->area.base;
+		}
+		if (i) {
+			b.count = i;
+			n = ioctl(dev->fd, VDI_IOC_SEND, &b);
+			if (n < 0)
+				return vdi_send_refused(cmds[*sent], errno);
+			*sent += n;
+			if ((unsigned int)n < i)
+				continue;	/* the next call says why */
+		}
+		if (bad)
+			return bad;
+	}
+	return NOERROR;
+}
+
+VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
+				       VDS_Command *cmd)
+{
+	unsigned int sent;
+
+	if (!cmd)
+		return vdi_fail(VD_E_INVALID, "SendCommand: NULL argument");
+	return vdi_server_send_commands(dev, &cmd, 1, &sent);
 }
 
 VDI_EXPORT int vdi_server_close_device(vdi_server_device *dev)
