@@ -129,7 +129,9 @@ check:
 	@$(S)/deps.sh
 	@$(MAKE) --no-print-directory check-prepare
 	@$(S)/lint.sh $(KVERS_SH) || true
+	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
+	@$(MAKE) --no-print-directory install-check man-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
 		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
@@ -140,7 +142,8 @@ check:
 
 check-prepare: ksrc
 	$(need-kvers)
-	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/vm-*.log $(B)/vm-*.log.status
+	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
+		$(B)/man.tap $(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);

@@ -66,7 +66,7 @@ summarize() {
 	read -r _ P F S INCOMPLETE < <(printf '%s\n' "$out" | grep '^@@rig-summary@@ ' | tail -n1)
 }
 
-for sec in lint build; do
+for sec in lint build dkms install man; do
 	[ -f "$B/$sec.tap" ] || continue
 	echo "# $sec"
 	summarize "$B/$sec.tap" "$sec" 0
