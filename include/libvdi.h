@@ -232,6 +232,9 @@ int vdi_client_complete_commands(vdi_client_device *dev,
 				 unsigned int count, unsigned int *done);
 
 /* ---- Extras ---- */
+/* Wait until ExecuteCompletionAgent runs on some thread (SendCommand needs
+ * it): NOERROR, or VD_E_TIMEOUT. */
+int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout_ms);
 /* Commands per device (0: the module's default); before BeginConfiguration. */
 int vdi_server_set_queue_depth(vdi_server_set *set, uint32_t depth);
 /* Access for other users: mode (0600 default, 0660 ...) and group (-1: own). */

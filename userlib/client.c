@@ -336,11 +336,13 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 		return vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
 	timeout = vdi_timeout(timeout);
 	start = timeout > 0 ? vdi_now_ms() : 0;
-	for (;;) {
+	b.timeout_ms = timeout;
+	n = vdi_spin_ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
+	while (!n) {
 		b.timeout_ms = vdi_left(timeout, start);
 		n = ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
-		if (n > 0 || errno != EINTR)
-			break;
+		if (n < 0 && errno == EINTR)
+			n = 0;
 	}
 	if (n <= 0) {
 		if (errno == ESHUTDOWN)

@@ -51,6 +51,17 @@ uint32_t vdi_buffers_count_fit(struct vdi_buffers *b, uint32_t size,
 			       uint32_t align);
 bool vdi_buffers_is_allocated(struct vdi_buffers *b, uint64_t offset);
 
+/*
+ * spin.c: a bounded spin before sleeping.  When the peer answers within a few
+ * tens of microseconds, polling the module (timeout 0) costs less than a
+ * sleep and a wake-up.  VDI_SPIN_US (default 50, 0: off) bounds it.
+ */
+uint64_t vdi_now_us(void);
+unsigned int vdi_spin_us(void);
+/* Poll ioctl(fd, req, b) with timeout 0 until it returns > 0, fails other
+ * than ETIMEDOUT, or the spin runs out: its result, or 0 after the spin. */
+int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b);
+
 /* Timeouts: VDI milliseconds to the module's (negative = forever). */
 static inline int64_t vdi_timeout(int64_t ms)
 {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -33,7 +34,8 @@ struct vdi_server_device {
 struct vdi_server_set {
 	int fd;
 	pthread_mutex_t lock;		/* protects everything below */
-	pthread_cond_t agent_done;	/* signalled when the agent returns */
+	pthread_cond_t agent_cv;	/* signalled when the agent starts or
+					 * returns */
 	enum vdi_server_phase phase;
 	bool agent_running;
 	uint32_t queue_depth;		/* 0: the module's default */
@@ -61,6 +63,7 @@ VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
 			       const char *name)
 {
 	struct vdi_open arg = { 0 };
+	pthread_condattr_t attr;
 	vdi_server_set *set;
 	int ret;
 
@@ -86,7 +89,10 @@ VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
 		goto out_close;
 	}
 	pthread_mutex_init(&set->lock, NULL);
-	pthread_cond_init(&set->agent_done, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&set->agent_cv, &attr);
+	pthread_condattr_destroy(&attr);
 	set->phase = VDI_SRV_CONNECTED;
 	*out = set;
 	return NOERROR;
@@ -358,7 +364,9 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 	int i, n;
 
 	for (;;) {
-		n = ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b);
+		n = vdi_spin_ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b);
+		if (!n)
+			n = ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -385,13 +393,49 @@ VDI_EXPORT int vdi_server_execute_completion_agent(vdi_server_set *set)
 				"before EndConfiguration");
 	}
 	__atomic_store_n(&set->agent_running, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&set->agent_cv);
 	pthread_mutex_unlock(&set->lock);
 
 	ret = vdi_server_agent_loop(set);
 
 	pthread_mutex_lock(&set->lock);
 	__atomic_store_n(&set->agent_running, false, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&set->agent_done);
+	pthread_cond_broadcast(&set->agent_cv);
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}
+
+/* Extra: wait until ExecuteCompletionAgent runs, so commands may be sent. */
+VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
+{
+	struct timespec until;
+	int ret = NOERROR, err = 0;
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "WaitAgent: NULL set");
+	timeout = vdi_timeout(timeout);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	if (timeout > 0) {
+		until.tv_sec += timeout / 1000;
+		until.tv_nsec += timeout % 1000 * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+	}
+	pthread_mutex_lock(&set->lock);
+	while (!set->agent_running && err != ETIMEDOUT) {
+		if (!timeout)
+			err = ETIMEDOUT;
+		else if (timeout < 0)
+			pthread_cond_wait(&set->agent_cv, &set->lock);
+		else
+			err = pthread_cond_timedwait(&set->agent_cv, &set->lock,
+						     &until);
+	}
+	if (!set->agent_running)
+		ret = vdi_fail(VD_E_TIMEOUT, "WaitAgent: the completion agent "
+			       "did not start");
 	pthread_mutex_unlock(&set->lock);
 	return ret;
 }
@@ -552,7 +596,7 @@ VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 	/* Harmless after the normal end; otherwise it ends the agent. */
 	ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
 	while (set->agent_running)
-		pthread_cond_wait(&set->agent_done, &set->lock);
+		pthread_cond_wait(&set->agent_cv, &set->lock);
 	pthread_mutex_unlock(&set->lock);
 
 	for (i = 0; i < set->ndevs; i++) {
@@ -563,7 +607,7 @@ VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 	if (set->phase != VDI_SRV_CONNECTED)
 		vdi_buffers_destroy(&set->bufs);
 	close(set->fd);
-	pthread_cond_destroy(&set->agent_done);
+	pthread_cond_destroy(&set->agent_cv);
 	pthread_mutex_destroy(&set->lock);
 	free(set);
 	return ret;

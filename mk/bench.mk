@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: GPL-2.0
+# make bench: VDI against same-boot baselines in the VM (scripts/bench.sh);
+# writes build/bench.json and build/bench.svg.
+.PHONY: bench
+
+$(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
+	$(CC) -O2 -g -Wall -Wextra -pthread -I$(ROOT)/include -o $@ $< \
+		-L$(B) -l:libvdi.so.1
+
+bench: ksrc
+	@$(S)/deps.sh
+	@$(MAKE) --no-print-directory $(B)/vdi-bench $(MODULES)
+	@$(S)/bench.sh

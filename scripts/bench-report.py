@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""bench-report.py LOG KVER JSON PREFIX: vdi-bench's lines -> JSON, table, plot.
+
+Reads the "bench {json}" lines the VM printed, computes the same-boot ratios,
+writes JSON (ratios at top level, raw figures under "figures"), prints a
+table, and writes PREFIX.dat / PREFIX.gp for gnuplot (PREFIX.svg).
+"""
+import datetime
+import json
+import sys
+
+log, kver, out, prefix = sys.argv[1:5]
+figures, meta = {}, {}
+with open(log, errors="replace") as f:
+    for line in f:
+        line = line.strip()
+        if line.startswith("bench {"):
+            fig = json.loads(line[len("bench "):])
+            figures[fig["name"]] = fig
+        elif line.startswith("bench-start {"):
+            meta = json.loads(line[len("bench-start "):])
+if "vdi_stream_1024k_4dev_MBps" not in figures:
+    sys.exit("bench: the VM did not finish the benchmark (see %s)" % log)
+
+
+def med(name):
+    return figures[name]["median"]
+
+
+rt = med("vdi_rt_us")
+ratios = {
+    # lower is better: VDI's round trip over the wake-up floor
+    "round_trip_vs_eventfd": rt / med("eventfd_rt_us"),
+    "round_trip_vs_semaphore": rt / med("sem_rt_us"),
+    # higher is better
+    "stream_vs_pipe": med("vdi_stream_1024k_1dev_MBps") / med("pipe_stream_1024k_MBps"),
+    "stream_vs_pipe_64k": med("vdi_stream_64k_1dev_MBps") / med("pipe_stream_64k_MBps"),
+    "stream_vs_memcpy_1024k": med("vdi_stream_1024k_1dev_MBps") / med("memcpy_1024k_MBps"),
+    "batched_vs_round_trip": med("vdi_batch_cps") / (1e6 / rt),
+    "scale_4_vs_1": med("vdi_stream_1024k_4dev_MBps") / med("vdi_stream_1024k_1dev_MBps"),
+}
+targets = {
+    "round_trip_vs_eventfd": ("<=", 1.0),
+    "stream_vs_pipe": (">=", 3.0),
+    "batched_vs_round_trip": (">=", 10.0),
+    "scale_4_vs_1": (">=", 1.8),
+}
+doc = dict(ratios)
+doc.update({
+    "date": datetime.date.today().isoformat(),
+    "kernel": kver,
+    "vm": "qemu-system-x86_64 -accel tcg, 2 vCPUs",
+    "meta": meta,
+    "targets": {k: "%s %g" % v for k, v in targets.items()},
+    "figures": figures,
+})
+with open(out, "w") as f:
+    json.dump(doc, f, indent=2, sort_keys=True)
+
+print("| figure | median | min | max | unit |")
+print("|---|---|---|---|---|")
+for name, fig in figures.items():
+    print("| %s | %.4g | %.4g | %.4g | %s |" % (name, fig["median"], fig["min"], fig["max"], fig["unit"]))
+print()
+print("| ratio | value | target |")
+print("|---|---|---|")
+for name, value in ratios.items():
+    t = targets.get(name)
+    verdict = ""
+    if t:
+        ok = value <= t[1] if t[0] == "<=" else value >= t[1]
+        verdict = "%s %g %s" % (t[0], t[1], "met" if ok else "NOT met")
+    print("| %s | %.3f | %s |" % (name, value, verdict))
+
+with open(prefix + "-rt.dat", "w") as f:
+    for label, name in (("eventfd", "eventfd_rt_us"), ("POSIX sem", "sem_rt_us"), ("VDI", "vdi_rt_us")):
+        fig = figures[name]
+        f.write('"%s" %g %g %g\n' % (label, fig["median"], fig["min"], fig["max"]))
+with open(prefix + "-size.dat", "w") as f:
+    for k in (64, 256, 1024):
+        f.write("%d %g %g %g\n" % (k, med("pipe_stream_%dk_MBps" % k),
+                                   med("vdi_stream_%dk_1dev_MBps" % k), med("memcpy_%dk_MBps" % k)))
+with open(prefix + "-devs.dat", "w") as f:
+    for d in (1, 2, 4):
+        f.write("%d %g\n" % (d, med("vdi_stream_1024k_%ddev_MBps" % d)))
+with open(prefix + ".gp", "w") as f:
+    f.write("""set terminal svg size 1200,420 dynamic font "sans,11"
+set output "{p}.svg"
+set multiplot layout 1,3 title "vdi vs same-boot baselines ({k}, {d})"
+set style fill solid 0.6 border -1
+set boxwidth 0.6
+set grid ytics
+set title "depth-1 round trip (us, lower is better)"
+set yrange [0:*]
+plot "{p}-rt.dat" using 0:2:xtic(1) with boxes notitle, \\
+     "" using 0:2:3:4 with yerrorbars lc rgb "black" notitle
+set title "stream throughput by transfer size (MB/s)"
+set logscale x 2
+set xlabel "transfer KiB"
+set key top left
+plot "{p}-size.dat" using 1:3 with linespoints title "VDI (1 device)", \\
+     "" using 1:2 with linespoints title "pipe", \\
+     "" using 1:4 with linespoints title "memcpy"
+unset logscale x
+set title "VDI stream throughput by devices (1 MiB transfers, MB/s)"
+set xlabel "devices (one client thread each)"
+set xtics 1
+plot "{p}-devs.dat" using 1:2 with linespoints title "VDI"
+unset multiplot
+""".format(p=prefix, k=kver, d=doc["date"]))

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* libvdi: a bounded spin before a blocking wait (see internal.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define VDI_SPIN_US_DEFAULT	50
+#define VDI_SPIN_US_MAX		10000
+
+uint64_t vdi_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+unsigned int vdi_spin_us(void)
+{
+	static int spin = -1;
+	const char *env;
+	long v;
+
+	if (__atomic_load_n(&spin, __ATOMIC_RELAXED) < 0) {
+		env = getenv("VDI_SPIN_US");
+		v = env ? strtol(env, NULL, 10) : VDI_SPIN_US_DEFAULT;
+		if (v < 0 || v > VDI_SPIN_US_MAX)
+			v = VDI_SPIN_US_DEFAULT;
+		__atomic_store_n(&spin, (int)v, __ATOMIC_RELAXED);
+	}
+	return (unsigned int)spin;
+}
+
+int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b)
+{
+	unsigned int spin = vdi_spin_us();
+	int64_t timeout = b->timeout_ms;
+	uint64_t until;
+	int n = 0;
+
+	if (!spin || !timeout)
+		return 0;
+	b->timeout_ms = 0;
+	until = vdi_now_us() + spin;
+	do {
+		n = ioctl(fd, req, b);
+		if (n > 0 || errno != ETIMEDOUT)
+			break;
+		n = 0;
+	} while (vdi_now_us() < until);
+	b->timeout_ms = timeout;
+	return n;
+}
