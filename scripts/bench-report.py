@@ -85,7 +85,7 @@ with open(prefix + "-devs.dat", "w") as f:
     for d in (1, 2, 4):
         f.write("%d %g\n" % (d, med("vdi_stream_1024k_%ddev_MBps" % d)))
 with open(prefix + ".gp", "w") as f:
-    f.write("""set terminal svg size 1200,420 dynamic font "sans,11"
+    f.write("""set terminal svg size 1200,420 dynamic font "sans,11" background rgb "white"
 set output "{p}.svg"
 set multiplot layout 1,3 title "vdi vs same-boot baselines ({k}, {d})"
 set style fill solid 0.6 border -1
