@@ -462,6 +462,20 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 	return 0;
 }
 
+/* Whether @only (or any device of the set, for NULL) is in IO-ERROR. */
+static bool vdi_set_has_io_error(struct vdi_set *set, struct vdi_device *only)
+{
+	u32 i;
+
+	lockdep_assert_held(&set->lock);
+	if (only)
+		return only->state == VDI_DEV_IO_ERROR;
+	for (i = 0; i < set->device_count; i++)
+		if (set->devs[i].state == VDI_DEV_IO_ERROR)
+			return true;
+	return false;
+}
+
 /**
  * vdi_complete() - COMPLETE: apply the client's completions.
  * @set: the set.
@@ -478,6 +492,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
 	struct vdi_done in[VDI_CHUNK];
 	unsigned int total = 0, n, i;
+	bool io_error;
 	int ret = 0;
 
 	while (total < b->count && !ret) {
@@ -492,13 +507,14 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 			if (ret)
 				break;
 		}
+		/* In IO-ERROR, a queued ClearError may have become available. */
+		io_error = vdi_set_has_io_error(set, only);
 		spin_unlock(&set->lock);
 		if (i) {
 			wake_up_interruptible(&set->cmpl_wq);
-			/* A ClearError may have become available. */
-			if (only)
+			if (io_error && only)
 				wake_up_interruptible(&only->cmd_wq);
-			else
+			else if (io_error)
 				vdi_set_wake_all(set);
 		}
 		total += i;
