@@ -14,7 +14,8 @@
 #
 # Config: /etc/rig.conf (RIG_KVER, RIG_TEST_TIMEOUT).  Kernel command line
 # words "NAME=value" arrive here as environment: RIG_MODE=shell gives an
-# interactive shell after insmod instead of running the tests.
+# interactive shell after insmod instead of running the tests, RIG_MODE=demo
+# runs /bin/demo.sh (make demo).
 
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/tmp
@@ -69,6 +70,19 @@ fi
 if [ "$RIG_MODE" = shell ]; then
 	echo "# vdi-rig: shell; tests are in /tests, module is /vdi.ko; exit to power off"
 	setsid cttyhack sh -l
+	off
+fi
+
+# RIG_MODE=demo (make demo): run /bin/demo.sh (scripts/demo.sh) instead of
+# the tests; the host reads its output and status between the markers.
+if [ "$RIG_MODE" = demo ]; then
+	echo "# vdi-demo: begin"
+	rc=1
+	if [ $LOADED = 1 ]; then
+		(cd /tmp && /bin/demo.sh)
+		rc=$?
+	fi
+	echo "# vdi-demo: end rc=$rc"
 	off
 fi
 

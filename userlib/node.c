@@ -28,8 +28,15 @@ static int vdi_load_module(void)
 		return vdi_fail(VD_E_UNEXPECTED,
 				"%s is missing and libkmod could not start",
 				VDI_NODE);
+	/* Our caller reports through vdi_last_error(): libkmod's own messages
+	 * on stderr would only repeat it. */
+	kmod_set_log_priority(ctx, 0);
 	ret = kmod_module_new_from_name(ctx, "vdi", &mod);
-	if (ret == 0)
+	/* A module without a path is unknown to modules.dep: not installed
+	 * (probing it would only say ENOENT). */
+	if (ret == 0 && !kmod_module_get_path(mod))
+		ret = 1;
+	else if (ret == 0)
 		ret = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL,
 						      NULL);
 	if (mod)

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0
+# mk/tools.mk - the VDI tools: vdi-engine (server role), vdi-client (client
+# role) and vdi-gen (test data), linked with libvdi.so.1 as a user would;
+# and their tests, which the VMs run with the selftests.
+#
+#   make tools        build/tools/{vdi-engine,vdi-client,vdi-gen}
+#   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh)
+#
+# The tools go into the initramfs' /bin (EXTRA_BINS, scripts/initramfs.sh
+# copies libvdi.so.1 and the other shared libraries they need), the tests
+# into /tests with the selftests.
+
+# TOOLS_BINS are the programs "make install" installs (mk/install.mk);
+# vdi-gen only makes test data for the demo and the tests.
+TOOLS        := vdi-engine vdi-client
+TOOLS_BINS   := $(foreach t,$(TOOLS),$(B)/tools/$(t))
+TOOLS_GEN    := $(B)/tools/vdi-gen
+TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
+TOOLS_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Wformat=2 \
+	-Werror=implicit-function-declaration
+TOOLS_COMMON := $(B)/tools/common.o
+TOOLS_OBJS   := $(TOOLS_COMMON) $(patsubst %,%.o,$(TOOLS_ALL))
+.SECONDARY: $(TOOLS_OBJS)
+
+.PHONY: tools tools-tests
+all: tools
+tools: $(TOOLS_ALL)
+
+$(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -pthread -MMD -MP -MF $@.d -c -o $@ $<
+
+# rm first: a failed link must not leave the previous program behind
+$(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
+	@rm -f $@
+	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+
+-include $(wildcard $(B)/tools/*.d)
+
+# The tests: each selftests/tools/<name>_test.sh, after lib.sh, is one test
+# program (busybox sh, TAP): build/selftests/tools-<name>.  It needs the
+# tools, so it is "built" only once they are: if they do not compile, make
+# check reports it as a test program that does not compile.
+TOOLTEST_SRCS := $(wildcard $(ROOT)/selftests/tools/*_test.sh)
+TOOLTEST_BINS := $(sort $(foreach f,$(TOOLTEST_SRCS),$(B)/selftests/tools-$(patsubst %_test.sh,%,$(notdir $(f)))))
+
+tools-tests: $(TOOLTEST_BINS)
+selftests: tools-tests
+
+$(B)/selftests/tools-%: $(ROOT)/selftests/tools/%_test.sh $(ROOT)/selftests/tools/lib.sh $(TOOLS_ALL)
+	@mkdir -p $(@D); rm -f $@
+	cat $(ROOT)/selftests/tools/lib.sh $< > $@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
+
+ALL_TEST_BINS += $(TOOLTEST_BINS)
+
+# Into the initramfs' /bin: the tools (those that exist, under
+# ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).
+EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \
+	$(ROOT)/scripts/demo.sh
+export EXTRA_BINS
+$(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(TOOLS_ALL))

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Shared helpers of the vdi tools; see common.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvdi.h>
+
+#include "common.h"
+
+const char *prog = "vdi-tool";
+bool verbose_on;
+
+/* ------------------------------------------------------------ messages */
+static void vmsg(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* one write per line: threads and the progress line do not mix */
+	fprintf(stderr, "%s: %s\n", prog, line);
+}
+
+void msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose_on)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void vdi_msg(const char *what, int code)
+{
+	const char *name = vdi_code_name(code);
+	const char *why = vdi_last_error();
+
+	msg("%s: %s%s%s", what, name ? name : "unknown VDI code",
+	    why[0] ? ": " : "", why);
+}
+
+const char *win32_name(int32_t code)
+{
+	static __thread char other[32];
+
+	switch (code) {
+	case ERROR_SUCCESS:		return "ERROR_SUCCESS";
+	case ERROR_INVALID_HANDLE:	return "ERROR_INVALID_HANDLE";
+	case ERROR_HANDLE_EOF:		return "ERROR_HANDLE_EOF";
+	case ERROR_HANDLE_DISK_FULL:	return "ERROR_HANDLE_DISK_FULL";
+	case ERROR_NOT_SUPPORTED:	return "ERROR_NOT_SUPPORTED";
+	case ERROR_DISK_FULL:		return "ERROR_DISK_FULL";
+	case ERROR_OPERATION_ABORTED:	return "ERROR_OPERATION_ABORTED";
+	case ERROR_END_OF_MEDIA:	return "ERROR_END_OF_MEDIA";
+	case ERROR_FILEMARK_DETECTED:	return "ERROR_FILEMARK_DETECTED";
+	case ERROR_NO_DATA_DETECTED:	return "ERROR_NO_DATA_DETECTED";
+	case ERROR_IO_DEVICE:		return "ERROR_IO_DEVICE";
+	case ERROR_EOM_OVERFLOW:	return "ERROR_EOM_OVERFLOW";
+	case ERROR_NO_SYSTEM_RESOURCES:	return "ERROR_NO_SYSTEM_RESOURCES";
+	}
+	snprintf(other, sizeof(other), "code %d", code);
+	return other;
+}
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help'.\n", prog);
+	exit(EXIT_USAGE);
+}
+
+/* ------------------------------------------------------------ values */
+bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	if (*end && strchr("kKmMgGtT", *end)) {
+		shift = 10 * (unsigned int)(strchr("kmgt", *end | 0x20) -
+					    "kmgt" + 1);
+		end++;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const char *fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = bytes;
+	int i = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+		return buf;
+	}
+	while (v >= 1024 && i < 3) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[i]);
+	return buf;
+}
+
+const char *fmt_rate(char *buf, size_t len, uint64_t bytes, double seconds)
+{
+	if (seconds < 1e-6)
+		seconds = 1e-6;
+	snprintf(buf, len, "in %.2f s, %.1f MB/s", seconds,
+		 bytes / seconds / 1e6);
+	return buf;
+}
+
+/* ------------------------------------------------------------ LE fields */
+void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ------------------------------------------------------------ mx64 */
+/* A little-endian word as a number (and back: the same swap). */
+static inline uint64_t le64_to_cpu(uint64_t w)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(w);
+#else
+	return w;
+#endif
+}
+
+#define MX64_SEED	0x243F6A8885A308D3ULL	/* pi */
+#define MX64_K		0x9E3779B97F4A7C15ULL	/* 2^64 / golden ratio, odd */
+
+static inline uint64_t mx64_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * MX64_K;
+	return h << 31 | h >> 33;	/* high bits come back down */
+}
+
+void mx64_init(struct mx64 *m)
+{
+	m->h = MX64_SEED;
+	m->len = 0;
+	m->npart = 0;
+}
+
+void mx64_update(struct mx64 *m, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = m->h, w;
+
+	m->len += len;
+	if (m->npart) {			/* finish the word begun last time */
+		while (m->npart < 8 && len) {
+			m->part[m->npart++] = *p++;
+			len--;
+		}
+		if (m->npart < 8) {
+			m->h = h;
+			return;
+		}
+		h = mx64_word(h, get_le64(m->part));
+		m->npart = 0;
+	}
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = mx64_word(h, le64_to_cpu(w));
+	}
+	memcpy(m->part, p, len);
+	m->npart = (unsigned int)len;
+	m->h = h;
+}
+
+uint64_t mx64_final(const struct mx64 *m)
+{
+	uint8_t last[8] = { 0 };
+	uint64_t h = m->h;
+
+	if (m->npart) {
+		memcpy(last, m->part, m->npart);
+		h = mx64_word(h, get_le64(last));
+	}
+	h ^= m->len;
+	h ^= h >> 33;			/* fmix64 */
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* ------------------------------------------------------------ generator */
+static inline uint64_t splitmix64(uint64_t i)
+{
+	uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ULL;
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+void gen_fill(uint8_t *buf, uint64_t offset, size_t len)
+{
+	uint64_t word = offset / 8, w;
+	unsigned int skip = offset % 8;
+
+	if (skip) {			/* unaligned head */
+		uint8_t tmp[8];
+		size_t n = 8 - skip < len ? 8 - skip : len;
+
+		put_le64(tmp, splitmix64(word++));
+		memcpy(buf, tmp + skip, n);
+		buf += n;
+		len -= n;
+	}
+	for (; len >= 8; buf += 8, len -= 8) {
+		w = le64_to_cpu(splitmix64(word++));
+		memcpy(buf, &w, 8);
+	}
+	if (len) {			/* the tail */
+		w = le64_to_cpu(splitmix64(word));
+		memcpy(buf, &w, len);
+	}
+}
+
+/* ------------------------------------------------------------ progress */
+void progress_init(struct progress *p, const char *what, uint64_t total)
+{
+	p->on = isatty(STDERR_FILENO);
+	p->what = what;
+	p->total = total;
+	p->t0 = p->last = now_s();
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	char b[32], eta[48] = "";
+	double t, rate;
+
+	if (!p->on)
+		return;
+	t = now_s();
+	if (t - p->last < 0.25)
+		return;
+	p->last = t;
+	rate = done / (t - p->t0 > 1e-3 ? t - p->t0 : 1e-3);
+	if (p->total && rate > 0 && done <= p->total) {
+		unsigned long left = (unsigned long)((p->total - done) / rate);
+
+		snprintf(eta, sizeof(eta), "  %3u%%  ETA %lu:%02lu",
+			 (unsigned int)(done * 100 / p->total), left / 60,
+			 left % 60);
+	}
+	fprintf(stderr, "\r%s: %s %12s  %7.1f MB/s%s\033[K", prog, p->what,
+		fmt_bytes(b, sizeof(b), done), rate / 1e6, eta);
+}
+
+void progress_done(struct progress *p)
+{
+	if (p->on)
+		fprintf(stderr, "\r\033[K");
+}
+
+/* ------------------------------------------------------------ signals */
+static void (*sig_handler)(int);
+static volatile sig_atomic_t sig_caught;
+
+static void *signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig))
+			continue;
+		if (!sig_caught)
+			sig_caught = sig;
+		sig_handler(sig);
+	}
+	return NULL;
+}
+
+void signals_setup(void (*handler)(int sig))
+{
+	static sigset_t set;
+	pthread_t t;
+
+	sig_handler = handler;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&t, NULL, signal_thread, &set) == 0)
+		pthread_detach(t);
+}
+
+int interrupted(void)
+{
+	return sig_caught;
+}
+
+/* ------------------------------------------------------------ child */
+pid_t spawn_piped(char *const argv[], bool to_child, int *fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		msg("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		msg("fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		/* undo what signals_setup() did: both survive exec */
+		sigemptyset(&none);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(to_child ? p[0] : p[1],
+			 to_child ? STDIN_FILENO : STDOUT_FILENO) < 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: cannot run %s: %s\n", prog, argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	close(to_child ? p[0] : p[1]);
+	*fd = to_child ? p[1] : p[0];
+	return pid;
+}
+
+bool wait_child(pid_t pid, const char *name)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			msg("waiting for %s: %s", name, strerror(errno));
+			return false;
+		}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return true;
+	if (WIFEXITED(st))
+		msg("%s failed (exit status %d)", name, WEXITSTATUS(st));
+	else
+		msg("%s was killed by signal %d", name, WTERMSIG(st));
+	return false;
+}
+
+/* ------------------------------------------------------------ I/O */
+int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void grow_pipe(int fd)
+{
+	struct stat st;
+
+	/* best effort: pipe-max-size may be lower, then it stays as it is */
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
+void sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+
+	if (!copy)
+		return;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}

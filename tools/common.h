@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers of the vdi tools (vdi-engine, vdi-client, vdi-gen):
+ * messages, option values, the checksum, the test-data generator, progress
+ * output, signal handling and the tar child.  Nothing here talks to VDI:
+ * the VDI calls are all in vdi-engine.c and vdi-client.c, where a reader
+ * looking for example code will find them in order.
+ */
+#ifndef VDI_TOOLS_COMMON_H
+#define VDI_TOOLS_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit statuses: 0 done, 1 failed, 2 bad command line. */
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+/* ---- messages: "<prog>: ..." on stderr ---- */
+extern const char *prog;
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern bool verbose_on;
+/* A VDI call failed: "<what>: VD_E_X: <the library's reason>". */
+void vdi_msg(const char *what, int code);
+/* The name of a Win32 completion code ("ERROR_DISK_FULL"), or "code N". */
+const char *win32_name(int32_t code);
+/* Say that the command line is wrong and exit with EXIT_USAGE. */
+void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- option values ---- */
+/* "256M", "64K", "1G", "1000": bytes (K/M/G are powers of 1024). */
+bool parse_size(const char *s, uint64_t *out);
+bool parse_uint(const char *s, uint64_t max, uint64_t *out);
+double now_s(void);			/* CLOCK_MONOTONIC, seconds */
+/* "12.3 MiB" into buf */
+const char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
+
+/* ---- little-endian fields of the stream format ---- */
+void put_le32(uint8_t *p, uint32_t v);
+void put_le64(uint8_t *p, uint64_t v);
+uint32_t get_le32(const uint8_t *p);
+uint64_t get_le64(const uint8_t *p);
+
+/*
+ * ---- mx64: the tools' stream checksum ----
+ * A fast non-cryptographic 64-bit hash (not for security: it detects
+ * accidents, not attacks).  Over the stream taken as little-endian 64-bit
+ * words w (the last one zero-padded):
+ *     h = 0x243F6A8885A308D3;  for each w:  h = rotl64((h ^ w) * K, 31)
+ * with K = 0x9E3779B97F4A7C15; then h ^= length in bytes and h goes through
+ * MurmurHash3's 64-bit finalizer (fmix64).  Feeding the stream in pieces
+ * of any size gives the same result as feeding it at once.
+ */
+struct mx64 {
+	uint64_t h;
+	uint64_t len;
+	uint8_t part[8];		/* bytes of an unfinished word */
+	unsigned int npart;
+};
+void mx64_init(struct mx64 *m);
+void mx64_update(struct mx64 *m, const void *data, size_t len);
+uint64_t mx64_final(const struct mx64 *m);
+
+/*
+ * ---- the test-data generator ----
+ * Byte i of the generated stream is byte (i % 8) of splitmix64(i / 8)
+ * (little-endian): deterministic, incompressible, and any piece can be
+ * produced on its own, so a backup can be checked without storing it.
+ */
+void gen_fill(uint8_t *buf, uint64_t offset, size_t len);
+
+/* ---- progress on stderr, only when stderr is a terminal ---- */
+struct progress {
+	bool on;
+	const char *what;
+	uint64_t total;			/* 0: unknown, no ETA */
+	double t0, last;
+};
+void progress_init(struct progress *p, const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+void progress_done(struct progress *p);
+
+/* "in 2.1 s, 123.4 MB/s" (MB = 10^6 bytes) */
+const char *fmt_rate(char *buf, size_t len, uint64_t bytes, double seconds);
+
+/*
+ * ---- signals ----
+ * SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one
+ * thread with sigwait(), which then calls @handler in a normal context
+ * (where it may take locks and call VDI).  SIGPIPE is ignored: a closed
+ * pipe shows up as EPIPE where it happened.  Call before creating threads.
+ */
+void signals_setup(void (*handler)(int sig));
+/* The signal that interrupted us, or 0. */
+int interrupted(void);
+
+/*
+ * ---- child process ----
+ * Start argv[0] with a pipe on its stdin (to_child) or stdout; returns the
+ * pid and stores our end of the pipe in *fd, or -1 with a message.
+ */
+pid_t spawn_piped(char *const argv[], bool to_child, int *fd);
+/* Wait for it; true if it exited 0 (else a message naming it). */
+bool wait_child(pid_t pid, const char *name);
+
+/* ---- I/O ---- */
+/* write() all of it, retrying after EINTR; 0 or an errno. */
+int write_all(int fd, const void *buf, size_t len);
+/* If @fd is a pipe, make its buffer 1 MiB (fewer context switches). */
+void grow_pipe(int fd);
+/* fsync() the directory holding @path (after renaming a file into it). */
+void sync_dir(const char *path);
+
+#endif /* VDI_TOOLS_COMMON_H */

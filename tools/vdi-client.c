@@ -1,0 +1,889 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdi-client - the CLIENT role of VDI: it plays the backup application.
+ *
+ *   vdi-client backup  [options] SET [DEVICE...]
+ *   vdi-client restore [options] SET [DEVICE...]
+ *
+ * It creates the virtual device set SET with 1 + the number of DEVICEs, waits
+ * for a database engine (SQL Server, or vdi-engine) to open and configure it,
+ * and then does what the engine asks on each device: a backup stores each
+ * device's stream in a file of its own (DIR/<device>.vdi), a restore serves
+ * the files back.  The VDI client calls, in order:
+ *
+ *   vdi_client_set_new, vdi_client_set_access (libvdi extra, optional)
+ *   vdi_client_create                 the set, with its VDConfig
+ *   vdi_client_get_configuration      wait for the engine's configuration
+ *   vdi_client_open_device            every device
+ *   vdi_client_get_command / vdi_client_complete_command
+ *                                     one thread per device, until VD_E_CLOSE
+ *   vdi_client_signal_abort           on a signal or an unexpected error
+ *   vdi_client_close, vdi_client_set_free
+ *
+ * Commands: Write appends to the device's file (disk-like sets: pwrite at the
+ * command's position), Read reads it back (end of data: ERROR_HANDLE_EOF),
+ * Flush fsyncs, ClearError succeeds, anything else is ERROR_NOT_SUPPORTED -
+ * the set of a pipe-like client (VDI spec, "Client Supported Commands").
+ * The bytes are never interpreted: this program works with any engine.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvdi.h>
+
+#include "common.h"
+
+enum op { BACKUP, RESTORE };
+
+/* One virtual device and the file that holds its stream. */
+struct device {
+	const char *name;
+	vdi_client_device *dev;
+	pthread_t thread;
+	int fd;
+	bool stdio;		/* stdin / stdout: no file to rename */
+	char *path;		/* the device's file */
+	char *partial;		/* backup: path.partial until the end */
+
+	uint64_t pos;		/* pipe-like: offset of the next byte */
+	uint64_t high;		/* disk-like: the furthest byte written */
+	uint64_t bytes;		/* moved, for progress (atomic) */
+	struct mx64 sum;	/* of the stream, while it is sequential */
+	uint64_t sum_pos;
+	bool sequential;
+
+	/* the outcome, read by the main thread after the join */
+	bool ended;		/* GetCommand said VD_E_CLOSE: normal end */
+	bool aborted;		/* VD_E_ABORT */
+	bool io_failed;		/* a Read/Write/Flush failed on our side */
+	char why[512];		/* its first problem, in words */
+};
+
+static struct {
+	enum op op;
+	const char *set_name;
+	const char *dev_name[LIBVDI_MAX_DEVICES];
+	unsigned int ndev;
+	const char *dir;
+	const char *file;	/* -o / -i: one device, FILE or "-" */
+	bool disk;
+	int mode;		/* -1: the library's default (0600) */
+	int gid;		/* -1: our own group */
+	unsigned int timeout_s;
+	unsigned int server_timeout_ms;
+	bool keep_partial;
+} opt = {
+	.dir = ".",
+	.mode = -1,
+	.gid = -1,
+	.timeout_s = 60,
+};
+
+static vdi_client_set *set;
+static bool set_created;
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct device devs[LIBVDI_MAX_DEVICES];
+
+/* the device threads tell the main thread when they end */
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static unsigned int ndone;
+
+/* ================================================================ usage */
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: vdi-client backup  [options] SET [DEVICE...]\n"
+"       vdi-client restore [options] SET [DEVICE...]\n"
+"Play the backup application (VDI's client role): create the virtual device\n"
+"set SET with 1 + the number of DEVICEs, wait for an engine (e.g. vdi-engine)\n"
+"to open it, and store each device's stream in DIR/<device>.vdi (backup), or\n"
+"serve those files back (restore).  SET is also the first device's name.\n"
+"\n"
+"  -d, --dir DIR          where the .vdi files are (default: .)\n"
+"  -o, --output FILE      backup, one device: write FILE ('-': stdout)\n"
+"  -i, --input FILE       restore, one device: read FILE ('-': stdin)\n"
+"      --disk             a disk-like set (VDF_LikeDisk: positioned I/O)\n"
+"                         instead of pipe-like\n"
+"      --mode MODE        who may open the set: rw bits in octal (0600)\n"
+"      --group GROUP      the set's group (name or number), for --mode 0660\n"
+"  -t, --timeout SEC      wait up to SEC s for the engine (60)\n"
+"      --server-timeout MS  VDConfig.serverTimeOut: the engine aborts when\n"
+"                         nothing completes for 2 x MS (0: never, default)\n"
+"      --keep-partial     on failure keep the incomplete .partial files\n"
+"  -v, --verbose          say what is happening\n"
+"  -h, --help\n"
+"Backup files are written as <file>.partial and renamed when the engine ends\n"
+"the backup normally.  At the end each device's mx64 checksum is printed on\n"
+"stderr: 'checksum <hex> <bytes> bytes device <name>'.\n");
+}
+
+static bool valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 127)
+		return false;
+	for (; *s; s++)
+		if (*s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "input", required_argument, NULL, 'i' },
+		{ "disk", no_argument, NULL, 'D' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "server-timeout", required_argument, NULL, 'T' },
+		{ "keep-partial", no_argument, NULL, 'K' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct group *gr;
+	uint64_t v;
+	char *end;
+	long m;
+	int c;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		exit(0);
+	}
+	if (argc < 2)
+		usage_error("say 'backup' or 'restore'");
+	if (!strcmp(argv[1], "backup"))
+		opt.op = BACKUP;
+	else if (!strcmp(argv[1], "restore"))
+		opt.op = RESTORE;
+	else
+		usage_error("unknown command '%s': say 'backup' or 'restore'",
+			    argv[1]);
+	argv++;
+	argc--;
+
+	while ((c = getopt_long(argc, argv, "d:o:i:t:vh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			opt.dir = optarg;
+			break;
+		case 'o':
+		case 'i':
+			if ((c == 'o') != (opt.op == BACKUP))
+				usage_error("-%c is for %s", c, c == 'o' ?
+					    "backup" : "restore");
+			opt.file = optarg;
+			break;
+		case 'D':
+			opt.disk = true;
+			break;
+		case 'M':
+			m = strtol(optarg, &end, 8);
+			if (!*optarg || *end || m < 0 || (m & ~0666L))
+				usage_error("--mode: octal rw bits, e.g. 0660");
+			opt.mode = (int)m;
+			break;
+		case 'g':
+			if (parse_uint(optarg, INT32_MAX, &v)) {
+				opt.gid = (int)v;
+				break;
+			}
+			gr = getgrnam(optarg);
+			if (!gr)
+				usage_error("--group: no group '%s'", optarg);
+			opt.gid = (int)gr->gr_gid;
+			break;
+		case 't':
+			if (!parse_uint(optarg, 86400, &v))
+				usage_error("--timeout: seconds, 0..86400");
+			opt.timeout_s = (unsigned int)v;
+			break;
+		case 'T':
+			if (!parse_uint(optarg, UINT32_MAX - 1, &v))
+				usage_error("--server-timeout: milliseconds");
+			opt.server_timeout_ms = (unsigned int)v;
+			break;
+		case 'K':
+			opt.keep_partial = true;
+			break;
+		case 'v':
+			verbose_on = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage_error("bad option");
+		}
+	}
+	if (optind >= argc)
+		usage_error("no set name");
+	opt.set_name = argv[optind];
+	for (; optind < argc; optind++) {
+		if (opt.ndev == LIBVDI_MAX_DEVICES)
+			usage_error("at most %d devices", LIBVDI_MAX_DEVICES);
+		if (!valid_name(argv[optind]))
+			usage_error("'%s': a device name is 1..127 bytes, no "
+				    "backslash or control characters",
+				    argv[optind]);
+		for (unsigned int i = 0; i < opt.ndev; i++)
+			if (!strcmp(opt.dev_name[i], argv[optind]))
+				usage_error("device '%s' named twice",
+					    argv[optind]);
+		opt.dev_name[opt.ndev++] = argv[optind];
+	}
+	if (opt.file && opt.ndev != 1)
+		usage_error("-%c works with one device only (use -d DIR)",
+			    opt.op == BACKUP ? 'o' : 'i');
+	if (opt.file && !strcmp(opt.file, "-") && opt.disk)
+		usage_error("--disk needs positioned I/O: not with %s",
+			    opt.op == BACKUP ? "stdout" : "stdin");
+	if (opt.gid >= 0 && opt.mode < 0)
+		opt.mode = 0660;
+}
+
+/* ================================================================ signals */
+static void on_signal(int sig)
+{
+	(void)sig;
+	/* every GetCommand / GetConfiguration wait ends with VD_E_ABORT */
+	pthread_mutex_lock(&set_lock);
+	if (set_created)
+		vdi_client_signal_abort(set);
+	pthread_mutex_unlock(&set_lock);
+}
+
+/* ================================================================ files */
+/* DIR/<name>.vdi, with '/' in the name made '_' */
+static char *device_path(const char *name)
+{
+	char *p, *s;
+
+	if (asprintf(&p, "%s/%s.vdi", opt.dir, name) < 0)
+		return NULL;
+	for (s = p + strlen(opt.dir) + 1; *s; s++)
+		if (*s == '/')
+			*s = '_';
+	return p;
+}
+
+static int open_files(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		struct device *d = &devs[i];
+
+		d->fd = -1;
+		if (opt.file && !strcmp(opt.file, "-")) {
+			d->stdio = true;
+			d->fd = opt.op == BACKUP ? STDOUT_FILENO : STDIN_FILENO;
+			if (opt.op == BACKUP && isatty(d->fd)) {
+				msg("refusing to write a backup to a terminal");
+				return -1;
+			}
+			continue;
+		}
+		d->path = opt.file ? strdup(opt.file) : device_path(d->name);
+		if (!d->path) {
+			msg("no memory");
+			return -1;
+		}
+		if (opt.op == RESTORE) {
+			d->fd = open(d->path, O_RDONLY | O_CLOEXEC);
+			if (d->fd < 0) {
+				msg("device '%s': %s: %s", d->name, d->path,
+				    strerror(errno));
+				return -1;
+			}
+			continue;
+		}
+		if (asprintf(&d->partial, "%s.partial", d->path) < 0) {
+			d->partial = NULL;
+			msg("no memory");
+			return -1;
+		}
+		/* O_RDWR: a stream written out of order is read back for
+		 * its checksum */
+		d->fd = open(d->partial, O_RDWR | O_CREAT | O_TRUNC |
+			     O_CLOEXEC, 0644);
+		if (d->fd < 0) {
+			msg("device '%s': %s: %s", d->name, d->partial,
+			    strerror(errno));
+			free(d->partial);
+			d->partial = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The first problem of a device, kept for the final report. */
+static void note(struct device *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void note(struct device *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	va_end(ap);
+}
+
+static const char *file_of(const struct device *d)
+{
+	if (d->stdio)
+		return opt.op == BACKUP ? "stdout" : "stdin";
+	return d->partial ? d->partial : d->path;
+}
+
+/* Keep the checksum going while the device's stream is sequential. */
+static void sum_add(struct device *d, const uint8_t *p, size_t len,
+		    uint64_t at)
+{
+	if (!d->sequential)
+		return;
+	if (at != d->sum_pos) {		/* random access: re-read at the end */
+		d->sequential = false;
+		return;
+	}
+	mx64_update(&d->sum, p, len);
+	d->sum_pos += len;
+}
+
+/* ================================================================ commands */
+/* VDC_Write: store the buffer.  Returns the completion code. */
+static uint32_t do_write(struct device *d, const VDC_Command *cmd,
+			 uint32_t *bytes)
+{
+	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
+	size_t len = (size_t)cmd->size, done = 0;
+	int err = 0;
+	ssize_t n;
+
+	if (opt.op != BACKUP) {
+		note(d, "the engine writes, but this is a restore: is the "
+		     "engine running a backup?");
+		return ERROR_NOT_SUPPORTED;
+	}
+	while (done < len) {
+		if (opt.disk)
+			n = pwrite(d->fd, cmd->buffer + done, len - done,
+				   (off_t)(at + done));
+		else
+			n = write(d->fd, cmd->buffer + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {		/* 0: nothing more fits */
+			err = n < 0 ? errno : ENOSPC;
+			break;
+		}
+		done += (size_t)n;
+	}
+	*bytes = (uint32_t)done;
+	sum_add(d, cmd->buffer, done, at);
+	d->pos += done;
+	if (at + done > d->high)
+		d->high = at + done;
+	__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
+	if (!err)
+		return ERROR_SUCCESS;
+
+	d->io_failed = true;
+	/* Out of space is what the engine must hear as such: it ends the
+	 * backup (VDI: ERROR_DISK_FULL aborts a BACKUP). */
+	if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
+		note(d, "device '%s': disk full writing %s (%s)", d->name,
+		     file_of(d), strerror(err));
+		return ERROR_DISK_FULL;
+	}
+	note(d, "device '%s': writing %s: %s", d->name, file_of(d),
+	     strerror(err));
+	return ERROR_IO_DEVICE;
+}
+
+/* VDC_Read: fill the buffer; a short count at the end, then end of data. */
+static uint32_t do_read(struct device *d, const VDC_Command *cmd,
+			uint32_t *bytes)
+{
+	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
+	size_t len = (size_t)cmd->size, done = 0;
+	ssize_t n = 0;
+
+	if (opt.op != RESTORE) {
+		note(d, "the engine reads, but this is a backup: is the "
+		     "engine running a restore?");
+		return ERROR_NOT_SUPPORTED;
+	}
+	while (done < len) {
+		if (opt.disk)
+			n = pread(d->fd, cmd->buffer + done, len - done,
+				  (off_t)(at + done));
+		else
+			n = read(d->fd, cmd->buffer + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	*bytes = (uint32_t)done;
+	if (n < 0) {
+		d->io_failed = true;
+		note(d, "device '%s': reading %s: %s", d->name, file_of(d),
+		     strerror(errno));
+		return ERROR_IO_DEVICE;
+	}
+	sum_add(d, cmd->buffer, done, at);
+	d->pos += done;
+	__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
+	/* nothing left: end of data; a short read is success with the count */
+	return done == 0 && len ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
+}
+
+/* VDC_Flush: everything written so far must be durable. */
+static uint32_t do_flush(struct device *d)
+{
+	struct stat st;
+
+	int err;
+
+	if (opt.op != BACKUP || fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return ERROR_SUCCESS;	/* nothing to make durable */
+	/*
+	 * A disk-like medium ends where the data ends (VDI: Flush sets the
+	 * end of file, so an older, longer file is cut).  Our files start
+	 * empty; cutting at the furthest byte written is the safe reading.
+	 */
+	if (opt.disk && ftruncate(d->fd, (off_t)d->high) < 0) {
+		err = errno;
+		d->io_failed = true;
+		note(d, "device '%s': truncating %s: %s", d->name, file_of(d),
+		     strerror(err));
+		return ERROR_IO_DEVICE;
+	}
+	if (fsync(d->fd) < 0) {
+		err = errno;
+		d->io_failed = true;
+		note(d, "device '%s': fsync %s: %s", d->name, file_of(d),
+		     strerror(err));
+		return err == ENOSPC || err == EDQUOT ? ERROR_DISK_FULL :
+		       ERROR_IO_DEVICE;
+	}
+	return ERROR_SUCCESS;
+}
+
+/*
+ * One thread per device, as VDI's process model has it: take a command,
+ * do it, complete it, until the engine closes the device (VD_E_CLOSE) or
+ * the set is aborted (VD_E_ABORT).
+ */
+static void *device_main(void *arg)
+{
+	struct device *d = arg;
+	uint32_t code, bytes;
+	VDC_Command *cmd;
+	int rc;
+
+	for (;;) {
+		rc = vdi_client_get_command(d->dev, INFINITE, &cmd);
+		if (rc == VD_E_CLOSE) {
+			d->ended = true;
+			break;
+		}
+		if (rc == VD_E_ABORT) {
+			d->aborted = true;
+			break;
+		}
+		if (rc) {
+			note(d, "device '%s': GetCommand: %s: %s", d->name,
+			     vdi_code_name(rc), vdi_last_error());
+			break;
+		}
+
+		bytes = 0;
+		switch (cmd->commandCode) {
+		case VDC_Write:
+			code = do_write(d, cmd, &bytes);
+			break;
+		case VDC_Read:
+			code = do_read(d, cmd, &bytes);
+			break;
+		case VDC_Flush:
+			code = do_flush(d);
+			break;
+		case VDC_ClearError:	/* we keep no error state to clear */
+			code = ERROR_SUCCESS;
+			break;
+		default:
+			verbose("device '%s': command %d not supported",
+				d->name, cmd->commandCode);
+			code = ERROR_NOT_SUPPORTED;
+		}
+
+		rc = vdi_client_complete_command(d->dev, cmd, code, bytes, 0);
+		if (rc == VD_E_ABORT) {
+			d->aborted = true;
+			break;
+		}
+		if (rc) {
+			note(d, "device '%s': CompleteCommand: %s: %s", d->name,
+			     vdi_code_name(rc), vdi_last_error());
+			break;
+		}
+	}
+	/* anything but the normal end: stop the other devices too */
+	if (!d->ended && !d->aborted)
+		vdi_client_signal_abort(set);
+
+	pthread_mutex_lock(&done_lock);
+	ndone++;
+	pthread_cond_signal(&done_cond);
+	pthread_mutex_unlock(&done_lock);
+	return NULL;
+}
+
+/* ================================================================ setup */
+static int create_set(void)
+{
+	VDConfig cfg;
+	int rc;
+
+	set = vdi_client_set_new();
+	if (!set) {
+		msg("no memory");
+		return -1;
+	}
+	if (opt.mode >= 0 || opt.gid >= 0) {
+		/* let an engine running as another user open the set */
+		rc = vdi_client_set_access(set, opt.mode >= 0 ?
+					   (unsigned int)opt.mode : 0600,
+					   opt.gid);
+		if (rc) {
+			vdi_msg("SetAccess", rc);
+			return -1;
+		}
+	}
+	/* the client's part of VDConfig; the engine fills in the rest */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.deviceCount = opt.ndev;
+	cfg.features = opt.disk ? VDF_LikeDisk : VDF_LikePipe;
+	cfg.serverTimeOut = opt.server_timeout_ms;
+
+	pthread_mutex_lock(&set_lock);
+	rc = vdi_client_create(set, opt.set_name, &cfg);
+	set_created = rc == NOERROR;
+	pthread_mutex_unlock(&set_lock);
+	switch (rc) {
+	case NOERROR:
+		return 0;
+	case VD_E_PROTOCOL:
+		msg("a set named '%s' already exists: another backup or "
+		    "restore is using that name", opt.set_name);
+		break;
+	case VD_E_UNEXPECTED:	/* no /dev/vdi and no module to load */
+		msg("cannot reach the VDI module: %s", vdi_last_error());
+		break;
+	case VD_E_MEMORY:
+		msg("cannot create set '%s': %s (too many sets of this user?)",
+		    opt.set_name, vdi_last_error());
+		break;
+	case VD_E_SECURITY:
+		msg("cannot create set '%s': %s (--group must be one of "
+		    "yours)", opt.set_name, vdi_last_error());
+		break;
+	default:
+		vdi_msg("Create", rc);
+	}
+	return -1;
+}
+
+/* Wait for the engine, in slices so we can say so and give up in time. */
+static int wait_engine(VDConfig *cfg)
+{
+	double deadline = now_s() + opt.timeout_s;
+	bool said = false;
+	double left;
+	int rc;
+
+	for (;;) {
+		left = deadline - now_s();
+		if (left < 0)
+			left = 0;
+		rc = vdi_client_get_configuration(set, left > 1 ? 1000 :
+						  (int64_t)(left * 1000), cfg);
+		if (rc == NOERROR)
+			break;
+		if (interrupted())	/* main() says so */
+			return -1;
+		if (rc == VD_E_ABORT) {
+			msg("the engine aborted before it configured set '%s'",
+			    opt.set_name);
+			return -1;
+		}
+		if (rc != VD_E_TIMEOUT) {
+			vdi_msg("GetConfiguration", rc);
+			return -1;
+		}
+		if (now_s() >= deadline) {
+			msg("no engine opened set '%s' within %u s", opt.set_name,
+			    opt.timeout_s);
+			return -1;
+		}
+		if (!said)
+			verbose("waiting for an engine to open set '%s'",
+				opt.set_name);
+		said = true;
+	}
+	verbose("engine connected: block size %u, max transfer %u, buffer "
+		"area %u KiB", cfg->blockSize, cfg->maxTransferSize,
+		cfg->bufferAreaSize >> 10);
+	return 0;
+}
+
+static int open_devices(void)
+{
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < opt.ndev; i++) {
+		rc = vdi_client_open_device(set, devs[i].name, &devs[i].dev);
+		if (rc == VD_E_ABORT) {
+			msg("the engine aborted the %s", opt.op == BACKUP ?
+			    "backup" : "restore");
+			return -1;
+		}
+		if (rc == VD_E_INVALID) {
+			msg("the engine named the devices otherwise: no device "
+			    "'%s' left in the set", devs[i].name);
+			return -1;
+		}
+		if (rc) {
+			vdi_msg("OpenDevice", rc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ================================================================ the end */
+/* The checksum of a stream that was not written in order: read it back. */
+static bool sum_file(struct device *d, uint64_t *sum, uint64_t *len)
+{
+	static uint8_t buf[1 << 16];
+	struct mx64 m;
+	ssize_t n;
+	off_t at = 0;
+
+	mx64_init(&m);
+	while ((n = pread(d->fd, buf, sizeof(buf), at)) > 0) {
+		mx64_update(&m, buf, (size_t)n);
+		at += n;
+	}
+	if (n < 0)
+		return false;
+	*sum = mx64_final(&m);
+	*len = (uint64_t)at;
+	return true;
+}
+
+static void print_checksums(void)
+{
+	uint64_t sum, len;
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		struct device *d = &devs[i];
+
+		if (d->sequential) {
+			sum = mx64_final(&d->sum);
+			len = d->sum_pos;
+		} else if (d->stdio || !sum_file(d, &sum, &len)) {
+			continue;
+		}
+		fprintf(stderr, "checksum %016" PRIx64 " %" PRIu64
+			" bytes device %s\n", sum, len, d->name);
+	}
+}
+
+/* Backup done: make every file durable under its final name. */
+static int commit_files(void)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < opt.ndev; i++) {
+		struct device *d = &devs[i];
+
+		if (!d->partial)
+			continue;
+		if (fsync(d->fd) < 0 || rename(d->partial, d->path) < 0) {
+			msg("%s: %s", d->partial, strerror(errno));
+			ret = -1;
+			continue;
+		}
+		sync_dir(d->path);
+		free(d->partial);
+		d->partial = NULL;
+	}
+	return ret;
+}
+
+static void drop_partials(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		struct device *d = &devs[i];
+
+		if (d->stdio && opt.op == BACKUP && d->pos)
+			msg("the data written to stdout is INCOMPLETE");
+		if (!d->partial)
+			continue;
+		if (opt.keep_partial) {
+			msg("kept %s: it is INCOMPLETE", d->partial);
+		} else {
+			unlink(d->partial);
+			verbose("removed the incomplete %s", d->partial);
+		}
+	}
+}
+
+/* Why it failed, most telling reason first. */
+static void report_failure(void)
+{
+	bool aborted = false, said = false;
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		if (devs[i].why[0]) {
+			msg("%s", devs[i].why);
+			said = true;
+		}
+		aborted |= devs[i].aborted;
+	}
+	if (interrupted())
+		msg("interrupted by signal %d: %s aborted", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore");
+	else if (aborted)
+		msg(said ? "the engine aborted the %s" :
+		    "the engine went away or aborted the %s (VD_E_ABORT)",
+		    opt.op == BACKUP ? "backup" : "restore");
+}
+
+int main(int argc, char **argv)
+{
+	bool failed = true, started = false;
+	char b1[32], b2[64];
+	unsigned int i, nthreads = 0;
+	uint64_t total = 0;
+	struct progress bar;
+	struct timespec ts;
+	VDConfig cfg;
+	double t0;
+
+	prog = "vdi-client";
+	parse_args(argc, argv);
+	signals_setup(on_signal);
+	for (i = 0; i < opt.ndev; i++) {
+		devs[i].name = opt.dev_name[i];
+		devs[i].fd = -1;
+		devs[i].sequential = true;
+		mx64_init(&devs[i].sum);
+	}
+
+	/* restore: the files must be there before anyone waits for us */
+	if (opt.op == RESTORE && open_files() < 0)
+		goto out;
+	if (create_set() < 0)
+		goto out;
+	/* backup: only now, with the name ours, touch DIR/<set>.vdi.partial */
+	if (opt.op == BACKUP && open_files() < 0)
+		goto out;
+	if (wait_engine(&cfg) < 0 || open_devices() < 0)
+		goto out;
+
+	t0 = now_s();
+	for (nthreads = 0; nthreads < opt.ndev; nthreads++) {
+		if (pthread_create(&devs[nthreads].thread, NULL, device_main,
+				   &devs[nthreads])) {
+			msg("cannot start a thread");
+			vdi_client_signal_abort(set);
+			break;
+		}
+	}
+	started = true;
+
+	/* wait for the device threads, showing progress */
+	progress_init(&bar, opt.op == BACKUP ? "backup" : "restore", 0);
+	pthread_mutex_lock(&done_lock);
+	while (ndone < nthreads) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&done_cond, &done_lock, &ts);
+		pthread_mutex_unlock(&done_lock);
+		for (total = 0, i = 0; i < opt.ndev; i++)
+			total += __atomic_load_n(&devs[i].bytes,
+						 __ATOMIC_RELAXED);
+		progress_update(&bar, total);
+		pthread_mutex_lock(&done_lock);
+	}
+	pthread_mutex_unlock(&done_lock);
+	progress_done(&bar);
+	for (total = 0, i = 0; i < nthreads; i++) {
+		pthread_join(devs[i].thread, NULL);
+		total += devs[i].bytes;
+	}
+
+	failed = nthreads < opt.ndev;
+	for (i = 0; i < opt.ndev; i++)
+		if (!devs[i].ended || devs[i].io_failed)
+			failed = true;
+	if (failed) {
+		report_failure();
+	} else if (opt.op == BACKUP && commit_files() < 0) {
+		failed = true;
+	} else {
+		msg("%s of %s through %u device%s %s", opt.op == BACKUP ?
+		    "backup" : "restore", fmt_bytes(b1, sizeof(b1), total),
+		    opt.ndev, opt.ndev == 1 ? "" : "s",
+		    fmt_rate(b2, sizeof(b2), total, now_s() - t0));
+		print_checksums();
+	}
+out:
+	if (!started && interrupted())
+		msg("interrupted by signal %d", interrupted());
+	if (failed)
+		drop_partials();
+	pthread_mutex_lock(&set_lock);
+	if (set_created)	/* after an abort too: it releases everything */
+		vdi_client_close(set);
+	set_created = false;
+	pthread_mutex_unlock(&set_lock);
+	vdi_client_set_free(set);
+	return failed ? EXIT_FAIL : 0;
+}
