@@ -245,6 +245,8 @@ static void parse_args(int argc, char **argv)
 	else
 		usage_error("unknown command '%s': say 'backup' or 'restore'",
 			    argv[1]);
+	/* getopt names the program by argv[0]: keep it the program's name. */
+	argv[1] = argv[0];
 	argv++;
 	argc--;
 
