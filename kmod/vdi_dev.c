@@ -269,8 +269,10 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	slot->cmd = *s;
 	slot->state = VDI_SLOT_QUEUED;
 	list_move_tail(&slot->node, &dev->queue);
-	if (!set->inflight++)
+	if (!set->inflight++) {
 		set->last_progress = ktime_get();
+		set->watch_gen++;	/* a waiting agent re-arms its watchdog */
+	}
 	return 0;
 }
 
@@ -282,6 +284,8 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 	struct vdi_send in[VDI_CHUNK];
 	unsigned int total = 0, n, valid, i;
 	int ret = 0, bad = 0;
+	bool rearm;
+	u32 gen;
 
 	while (total < b->count && !ret) {
 		n = min_t(unsigned int, VDI_CHUNK, b->count - total);
@@ -297,14 +301,19 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 		}
 
 		spin_lock(&set->lock);
+		gen = set->watch_gen;
 		for (i = 0; i < valid; i++) {
 			ret = vdi_dev_send_one(set, dev, &in[i]);
 			if (ret)
 				break;
 		}
+		rearm = set->config.server_timeout && gen != set->watch_gen;
 		spin_unlock(&set->lock);
 		if (i)
 			wake_up_interruptible(&dev->cmd_wq);
+		/* A waiting agent must learn of the watchdog's new deadline. */
+		if (rearm)
+			wake_up_interruptible(&set->cmpl_wq);
 		total += i;
 		if (!ret)
 			ret = bad;

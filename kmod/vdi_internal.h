@@ -114,6 +114,7 @@ struct vdi_set {
 	unsigned int client_devs_open;
 	unsigned int devs_closed;
 	unsigned int inflight;		/* slots not free, all devices */
+	u32 watch_gen;			/* bumped when inflight leaves 0 */
 	ktime_t last_progress;		/* last send into an idle set, or
 					 * completion: the watchdog
 					 */

@@ -732,6 +732,7 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 	unsigned int total = 0;
 	LIST_HEAD(local);
 	int n, ret;
+	u32 gen;
 
 	for (;;) {
 		until = deadline;
@@ -739,6 +740,7 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 		n = vdi_set_reap(set, out, min_t(unsigned int, VDI_CHUNK,
 						 b->count - total),
 				 &local, &until);
+		gen = set->watch_gen;
 		spin_unlock(&set->lock);
 		if (n == -ETIME) {
 			vdi_set_abort(set);
@@ -763,8 +765,8 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 		if (last_look)
 			return -ETIMEDOUT;
 		/* @until is @deadline, or earlier when the watchdog is due. */
-		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set),
-				     until);
+		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set) ||
+				     READ_ONCE(set->watch_gen) != gen, until);
 		if (ret == -EINTR)
 			return ret;
 		if (ret == -ETIMEDOUT && until == deadline)

@@ -38,6 +38,7 @@ struct vdi_client_device {
 	struct vdi_rec_chunk *chunks;
 	struct vdi_cmd_rec *spare;	/* records not held */
 	unsigned int nspare;
+	unsigned int nheld;		/* commands the client holds */
 };
 
 struct vdi_client_set {
@@ -142,30 +143,25 @@ VDI_EXPORT int vdi_client_create(vdi_client_set *set, const char *name,
 	return vdi_client_create_ex(set, NULL, name, cfg);
 }
 
-static int64_t vdi_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Time left of a wait begun at @start, for retrying after EINTR. */
-static int64_t vdi_left(int64_t timeout, int64_t start)
+/*
+ * Milliseconds left of a wait of @timeout ms begun at @start (vdi_now_us()),
+ * rounded up: however often it is resumed, the wait is never shorter.
+ */
+static int64_t vdi_left(int64_t timeout, uint64_t start)
 {
 	int64_t left;
 
 	if (timeout < 0)
 		return timeout;
-	left = timeout - (vdi_now_ms() - start);
-	return left > 0 ? left : 0;
+	left = timeout * 1000 - (int64_t)(vdi_now_us() - start);
+	return left > 0 ? (left + 999) / 1000 : 0;
 }
 
 static int vdi_client_read_config(vdi_client_set *set, int64_t timeout,
 				  VDConfig *cfg)
 {
 	struct vdi_get_config arg = { 0 };
-	int64_t start = vdi_now_ms();
+	uint64_t start = vdi_now_us();
 
 	timeout = vdi_timeout(timeout);
 	for (;;) {
@@ -284,6 +280,7 @@ static struct vdi_cmd_rec *vdi_rec_take(vdi_client_device *dev)
 
 	dev->spare = rec->next;
 	dev->nspare--;
+	dev->nheld++;
 	rec->held = true;
 	return rec;
 }
@@ -294,6 +291,7 @@ static void vdi_rec_put(vdi_client_device *dev, struct vdi_cmd_rec *rec)
 	rec->next = dev->spare;
 	dev->spare = rec;
 	dev->nspare++;
+	dev->nheld--;
 }
 
 /* The held record behind a command pointer, or NULL for any other pointer. */
@@ -324,7 +322,7 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 	struct vdi_command c[VDI_CLIENT_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)c };
 	struct vdi_cmd_rec *rec;
-	int64_t start;
+	uint64_t start;
 	int i, n;
 
 	if (!dev || !cmds || !count || !max)
@@ -335,7 +333,7 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 	if (!vdi_recs_reserve(dev, b.count))
 		return vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
 	timeout = vdi_timeout(timeout);
-	start = timeout > 0 ? vdi_now_ms() : 0;
+	start = timeout > 0 ? vdi_now_us() : 0;
 	b.timeout_ms = timeout;
 	n = vdi_spin_ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
 	while (!n) {
@@ -496,8 +494,9 @@ VDI_EXPORT int vdi_client_close(vdi_client_set *set)
 		pthread_mutex_unlock(&set->lock);
 		return vdi_fail(VD_E_PROTOCOL, "Close: no set");
 	}
+	/* A device still in use, or with commands not completed, is open. */
 	for (i = 0; i < set->ndevs; i++)
-		open |= !set->devs[i]->ended;
+		open |= !set->devs[i]->ended || set->devs[i]->nheld;
 	if (open)
 		ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
 	for (i = 0; i < set->ndevs; i++)

@@ -94,17 +94,41 @@ int vdi_open_node(int *out)
 	return NOERROR;
 }
 
+/*
+ * Buffers are aligned by their offset in the area (up to 64 KiB, VDI's
+ * largest alignment), so the area must start on a 64 KiB boundary in every
+ * process: reserve room, map the area at the boundary inside, trim.
+ */
+#define VDI_AREA_ALIGN	0x10000UL
+
 int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
 {
+	size_t span = (size_t)size + VDI_AREA_ALIGN;
+	uint8_t *res, *at;
 	void *p;
+	int err;
 
 	area->base = NULL;
 	area->size = 0;
 	if (!size)
 		return NOERROR;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return vdi_from_errno(errno, "mapping the buffer area");
+	res = mmap(NULL, span, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return vdi_from_errno(errno, "reserving the buffer area");
+	at = (uint8_t *)(((uintptr_t)res + VDI_AREA_ALIGN - 1) &
+			 ~(VDI_AREA_ALIGN - 1));
+	p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 0);
+	if (p == MAP_FAILED) {
+		err = errno;
+		munmap(res, span);
+		return vdi_from_errno(err, "mapping the buffer area");
+	}
+	if (at > res)
+		munmap(res, (size_t)(at - res));
+	if (at + size < res + span)
+		munmap(at + size, (size_t)(res + span - (at + size)));
 	area->base = p;
 	area->size = size;
 	return NOERROR;

@@ -252,7 +252,16 @@ VDI_EXPORT int vdi_server_end_configuration(vdi_server_set *set)
 						      0, set->cfg.deviceCount *
 						      set->cfg.maxIODepth);
 	if (ioctl(set->fd, VDI_IOC_END_CONFIG, &arg) < 0) {
-		ret = vdi_from_errno(errno, "EndConfiguration");
+		if (errno == E2BIG)
+			ret = vdi_fail(VD_E_MEMORY, "EndConfiguration: a buffer "
+				       "area of %llu bytes is over the module's "
+				       "max_area_mb", (unsigned long long)
+				       arg.area_size);
+		else
+			ret = vdi_from_errno(errno, "EndConfiguration");
+		/* Still configurable: the server declares its needs anew. */
+		if (ret == VD_E_MEMORY)
+			set->requested = 0;
 		goto out_unlock;
 	}
 	ret = vdi_server_read_config(set, &set->cfg);
@@ -504,10 +513,21 @@ VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
 			}
 			if (!__atomic_load_n(&set->agent_running,
 					     __ATOMIC_ACQUIRE)) {
-				bad = vdi_send_failed(cmd, VD_E_PROTOCOL,
-						      ERROR_INVALID_HANDLE,
-						      "the completion agent is "
-						      "not running");
+				struct pollfd pfd = { .fd = set->fd,
+						      .events = POLLIN };
+
+				/* An abort ends the agent: say abort. */
+				if (poll(&pfd, 1, 0) == 1 &&
+				    (pfd.revents & POLLERR))
+					bad = vdi_send_failed(cmd, VD_E_ABORT,
+						ERROR_OPERATION_ABORTED,
+						"the set is aborted");
+				else
+					bad = vdi_send_failed(cmd,
+						VD_E_PROTOCOL,
+						ERROR_INVALID_HANDLE,
+						"the completion agent is "
+						"not running");
 				break;
 			}
 			s[i].cookie = (uintptr_t)cmd;
