@@ -483,3 +483,36 @@ void sync_dir(const char *path)
 	}
 	free(copy);
 }
+
+static bool valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 127)
+		return false;
+	for (; *s; s++)
+		if (*s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+unsigned int parse_device_names(int argc, char **argv,
+				const char *names[LIBVDI_MAX_DEVICES])
+{
+	unsigned int n = 0, i;
+
+	if (argc < 1)
+		usage_error("no set name");
+	for (; argc; argc--, argv++) {
+		if (n == LIBVDI_MAX_DEVICES)
+			usage_error("at most %d devices", LIBVDI_MAX_DEVICES);
+		if (!valid_name(*argv))
+			usage_error("'%s': a device name is 1..127 bytes, no "
+				    "backslash or control characters", *argv);
+		for (i = 0; i < n; i++)
+			if (!strcmp(names[i], *argv))
+				usage_error("device '%s' named twice", *argv);
+		names[n++] = *argv;
+	}
+	return n;
+}

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "libvdi.h"
+
 /* Exit statuses: 0 done, 1 failed, 2 bad command line. */
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
@@ -32,6 +34,14 @@ void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
 /* ---- option values ---- */
+/*
+ * The device names of a command line, as VDI's T-SQL gives them: the first
+ * is the set's (device 0), the others name further devices.  Checks each
+ * (1..127 bytes, no backslash or control characters), no name twice, at
+ * most LIBVDI_MAX_DEVICES; a usage error otherwise.  Returns how many.
+ */
+unsigned int parse_device_names(int argc, char **argv,
+				const char *names[LIBVDI_MAX_DEVICES]);
 /* "256M", "64K", "1G", "1000": bytes (K/M/G are powers of 1024). */
 bool parse_size(const char *s, uint64_t *out);
 bool parse_uint(const char *s, uint64_t max, uint64_t *out);

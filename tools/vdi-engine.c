@@ -201,18 +201,6 @@ static void usage(FILE *f)
 "of the stream is printed on stderr: 'checksum <hex> <bytes> bytes'.\n");
 }
 
-static bool valid_name(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (len < 1 || len > 127)
-		return false;
-	for (; *s; s++)
-		if (*s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -309,22 +297,9 @@ static void parse_args(int argc, char **argv)
 			usage_error("bad option");
 		}
 	}
-	if (optind >= argc)
-		usage_error("no set name");
-	opt.set_name = argv[optind];
-	for (; optind < argc; optind++) {
-		if (opt.ndev == LIBVDI_MAX_DEVICES)
-			usage_error("at most %d devices", LIBVDI_MAX_DEVICES);
-		if (!valid_name(argv[optind]))
-			usage_error("'%s': a device name is 1..127 bytes, no "
-				    "backslash or control characters",
-				    argv[optind]);
-		for (unsigned int i = 0; i < opt.ndev; i++)
-			if (!strcmp(opt.dev_name[i], argv[optind]))
-				usage_error("device '%s' named twice",
-					    argv[optind]);
-		opt.dev_name[opt.ndev++] = argv[optind];
-	}
+	opt.ndev = parse_device_names(argc - optind, argv + optind,
+				      opt.dev_name);
+	opt.set_name = opt.dev_name[0];
 	if (opt.dir) {		/* tar would say it later, after VDI began */
 		struct stat st;
 

@@ -83,15 +83,6 @@ VDI_EXPORT int vdi_client_set_access(vdi_client_set *set, unsigned int mode,
 	return ret;
 }
 
-static int vdi_check_instance(const char *instance)
-{
-	if (instance && instance[0])
-		return vdi_fail(VD_E_INSTANCE_NAME,
-				"instance '%s': SQL Server on Linux has no "
-				"named instances", instance);
-	return NOERROR;
-}
-
 VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 				    const char *name, VDConfig *cfg)
 {

@@ -63,6 +63,16 @@ int vdi_from_errno(int err, const char *what)
 			strerror(err));
 }
 
+/* Open/CreateEx/OpenInSecondaryEx: only the default instance exists here. */
+int vdi_check_instance(const char *instance)
+{
+	if (instance && instance[0])
+		return vdi_fail(VD_E_INSTANCE_NAME,
+				"instance '%s': SQL Server on Linux has no "
+				"named instances", instance);
+	return NOERROR;
+}
+
 VDI_EXPORT const char *vdi_last_error(void)
 {
 	return vdi_reason;

@@ -17,6 +17,7 @@
 int vdi_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int vdi_from_errno(int err, const char *what);
+int vdi_check_instance(const char *instance);
 
 /* node.c: an fd on /dev/vdi, loading the module first if need be. */
 int vdi_open_node(int *fd);

@@ -50,15 +50,6 @@ struct vdi_server_set {
 _Static_assert(sizeof(VDConfig) == sizeof(struct vdi_config),
 	       "VDConfig and struct vdi_config share one layout");
 
-static int vdi_check_instance(const char *instance)
-{
-	if (instance && instance[0])
-		return vdi_fail(VD_E_INSTANCE_NAME,
-				"instance '%s': SQL Server on Linux has no "
-				"named instances", instance);
-	return NOERROR;
-}
-
 VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
 			       const char *name)
 {
