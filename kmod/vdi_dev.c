@@ -32,38 +32,73 @@ static bool vdi_is_data(u32 code)
 }
 
 /**
- * vdi_dev_alloc_slots() - give every device of a set its command slots.
+ * vdi_dev_alloc_slots() - allocate the command slots of every device.
  * @set: a set being configured (cfg_mutex held, no device open yet).
+ * @slots: out: set->device_count arrays of set->queue_depth slots.
+ *
+ * Nothing is published: the set's abort and COMPLETE look at the devices'
+ * slots under set->lock while the set is still configuring, so the caller
+ * installs them with vdi_dev_install_slots() under that lock, or frees
+ * them with vdi_dev_drop_slots().
  *
  * Context: process context; sleeps.
- * Return: 0 or -ENOMEM (then no device has slots).
+ * Return: 0 or -ENOMEM (then nothing is left allocated).
  */
-int vdi_dev_alloc_slots(struct vdi_set *set)
+int vdi_dev_alloc_slots(struct vdi_set *set, struct vdi_slot **slots)
 {
-	struct vdi_device *dev;
 	u32 i, j;
 
 	lockdep_assert_held(&set->cfg_mutex);
 	for (i = 0; i < set->device_count; i++) {
-		dev = &set->devs[i];
-		dev->slots = kvcalloc(set->queue_depth, sizeof(*dev->slots),
-				      GFP_KERNEL_ACCOUNT);
-		if (!dev->slots) {
-			vdi_dev_free_slots(set);
+		slots[i] = kvcalloc(set->queue_depth, sizeof(*slots[i]),
+				    GFP_KERNEL_ACCOUNT);
+		if (!slots[i]) {
+			vdi_dev_drop_slots(slots, i);
 			return -ENOMEM;
 		}
 		for (j = 0; j < set->queue_depth; j++) {
-			dev->slots[j].index = j;
-			dev->slots[j].dev_index = i;
-			list_add_tail(&dev->slots[j].node, &dev->free);
+			slots[i][j].index = j;
+			slots[i][j].dev_index = i;
 		}
 	}
 	return 0;
 }
 
 /**
+ * vdi_dev_drop_slots() - free slots vdi_dev_alloc_slots() made.
+ * @slots: the arrays.
+ * @count: how many.
+ *
+ * Context: process context.
+ */
+void vdi_dev_drop_slots(struct vdi_slot **slots, u32 count)
+{
+	while (count--)
+		kvfree(slots[count]);
+}
+
+/**
+ * vdi_dev_install_slots() - give every device its slots, all free.
+ * @set: the set, locked, still configuring.
+ * @slots: from vdi_dev_alloc_slots().
+ *
+ * Context: under set->lock.
+ */
+void vdi_dev_install_slots(struct vdi_set *set, struct vdi_slot **slots)
+{
+	u32 i, j;
+
+	lockdep_assert_held(&set->lock);
+	for (i = 0; i < set->device_count; i++) {
+		set->devs[i].slots = slots[i];
+		for (j = 0; j < set->queue_depth; j++)
+			list_add_tail(&slots[i][j].node, &set->devs[i].free);
+	}
+}
+
+/**
  * vdi_dev_free_slots() - free the devices' command slots.
- * @set: a set no fd can reach any more, or one whose END_CONFIG failed.
+ * @set: a set no fd can reach any more.
  *
  * Context: process context.
  */

@@ -84,6 +84,7 @@ struct vdi_set {
 	struct kref ref;		/* one per fd on the set */
 	struct list_head node;		/* on vdi_sets while linked */
 	bool linked;			/* protected by vdi_sets_lock */
+	struct list_head live;		/* on vdi_live_sets until freed */
 
 	/* Fixed at creation. */
 	char name[VDI_NAME_MAX];
@@ -201,7 +202,9 @@ bool vdi_dev_client_finished(const struct vdi_device *dev);
 long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg);
 long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 		  const struct vdi_batch *b);
-int vdi_dev_alloc_slots(struct vdi_set *set);
+int vdi_dev_alloc_slots(struct vdi_set *set, struct vdi_slot **slots);
+void vdi_dev_drop_slots(struct vdi_slot **slots, u32 count);
+void vdi_dev_install_slots(struct vdi_set *set, struct vdi_slot **slots);
 void vdi_dev_free_slots(struct vdi_set *set);
 
 /* vdi_area.c */

@@ -21,9 +21,15 @@
 
 #include "vdi_internal.h"
 
-/* Protects vdi_sets, each set's ->node and ->linked. */
+/* Protects vdi_sets, vdi_live_sets, each set's ->node, ->linked, ->live. */
 static DEFINE_MUTEX(vdi_sets_lock);
 static LIST_HEAD(vdi_sets);
+/*
+ * Every set from its creation until it is freed, named or not: a set whose
+ * primary closed lives on (with its area) while a server fd or a mapping
+ * holds it, and still counts against its creator's max_sets_per_user.
+ */
+static LIST_HEAD(vdi_live_sets);
 
 #define VDI_SZ_64K		0x10000U
 #define VDI_MAX_TRANSFER	0x400000U	/* 4 MiB, BACKUP's ceiling */
@@ -83,7 +89,7 @@ static unsigned int vdi_sets_of(kuid_t uid)
 	unsigned int n = 0;
 
 	lockdep_assert_held(&vdi_sets_lock);
-	list_for_each_entry(set, &vdi_sets, node)
+	list_for_each_entry(set, &vdi_live_sets, live)
 		n += uid_eq(set->uid, uid);
 	return n;
 }
@@ -135,6 +141,7 @@ static struct vdi_set *vdi_set_alloc(const struct vdi_create *arg)
 		return NULL;
 	kref_init(&set->ref);
 	INIT_LIST_HEAD(&set->node);
+	INIT_LIST_HEAD(&set->live);
 	mutex_init(&set->cfg_mutex);
 	spin_lock_init(&set->lock);
 	INIT_LIST_HEAD(&set->done);
@@ -169,6 +176,9 @@ static void vdi_set_free(struct kref *ref)
 {
 	struct vdi_set *set = container_of(ref, struct vdi_set, ref);
 
+	mutex_lock(&vdi_sets_lock);
+	list_del_init(&set->live);
+	mutex_unlock(&vdi_sets_lock);
 	vdi_area_free(set);
 	vdi_dev_free_slots(set);
 	mem_cgroup_put(set->memcg);
@@ -248,6 +258,7 @@ int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg)
 		goto out_unlock;
 	}
 	list_add_tail(&set->node, &vdi_sets);
+	list_add_tail(&set->live, &vdi_live_sets);
 	set->linked = true;
 	ret = vdi_file_bind(vf, set, VDI_ROLE_CLIENT);
 	mutex_unlock(&vdi_sets_lock);
@@ -478,6 +489,7 @@ static int vdi_set_state_is(struct vdi_set *set, enum vdi_set_state want)
  */
 long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 {
+	struct vdi_slot *slots[VDI_MAX_DEVICES];
 	u64 limit = (u64)vdi_max_area_mb << 20;
 	long ret;
 
@@ -491,7 +503,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 	ret = vdi_area_alloc(set, arg->area_size);
 	if (ret)
 		goto out_unlock;
-	ret = vdi_dev_alloc_slots(set);
+	ret = vdi_dev_alloc_slots(set, slots);
 	if (ret)
 		goto out_free_area;
 
@@ -502,6 +514,10 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 		ret = -ECONNABORTED;
 		goto out_free_slots;
 	}
+	/* The abort and COMPLETE look at slots while configuring: publish
+	 * them, all at once, under the lock they take.
+	 */
+	vdi_dev_install_slots(set, slots);
 	set->config.buffer_area_size = set->npages << PAGE_SHIFT;
 	set->state = VDI_SET_READY;
 	spin_unlock(&set->lock);
@@ -510,7 +526,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 	return 0;
 
 out_free_slots:
-	vdi_dev_free_slots(set);
+	vdi_dev_drop_slots(slots, set->device_count);
 out_free_area:
 	vdi_area_free(set);
 out_unlock:

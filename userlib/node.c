@@ -80,7 +80,9 @@ int vdi_open_node(int *out)
 		fd = vdi_open_retry();
 	}
 	if (fd < 0)
-		return vdi_fail(errno == EACCES ? VD_E_SECURITY : VD_E_UNEXPECTED,
+		return vdi_fail(errno == EACCES ? VD_E_SECURITY :
+				errno == ENOMEM || errno == ENFILE ||
+				errno == EMFILE ? VD_E_MEMORY : VD_E_UNEXPECTED,
 				"cannot open %s: %s", VDI_NODE, strerror(errno));
 	if (ioctl(fd, VDI_IOC_VERSION, &v) < 0) {
 		ret = vdi_fail(VD_E_UNEXPECTED,
@@ -136,8 +138,17 @@ int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
 
 void vdi_area_unmap(struct vdi_area *area)
 {
-	if (area->base)
-		munmap(area->base, area->size);
+	struct timespec pause = { 0, 1000 * 1000 };
+	int tries = 0;
+
+	/*
+	 * munmap() can fail with ENOMEM (the kernel allocates to split or
+	 * remove a mapping): a mapping left behind would keep the set, its
+	 * area and a module reference alive as long as the process lives.
+	 */
+	while (area->base && munmap(area->base, area->size) &&
+	       errno == ENOMEM && ++tries < 1000)
+		nanosleep(&pause, NULL);
 	area->base = NULL;
 	area->size = 0;
 }

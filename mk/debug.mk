@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0
+# mk/debug.mk - the module under a debug kernel (included by the Makefile).
+#
+#   make check-debug     build (once; cached in build/debug-kernel/) a small
+#                        x86_64 kernel from Debian's linux-source-6.1 with
+#                        KASAN, lockdep, kmemleak, failslab/fail_page_alloc,
+#                        UBSAN, DEBUG_LIST and DEBUG_ATOMIC_SLEEP
+#                        (debug/debug.config), build vdi.ko against it, boot
+#                        it under qemu and run every selftest, the stress
+#                        tests in their long versions; fails on any test
+#                        failure and on any KASAN / lockdep / UBSAN /
+#                        kmemleak / sleeping-in-atomic / WARN / oops line.
+#                        Last line: "N passed, N failed" (debug VM only)
+#   make debug-kernel    only build the debug kernel
+#   make debug-shell     interactive debug VM, module loaded, tests in /tests
+#
+# Knobs: FUZZ_SEED (replay the fuzzer: the seed check-debug printed),
+# DEBUG_STRESS (long | short), DEBUG_VM_TIMEOUT (s, 1200), DEBUG_TEST_TIMEOUT
+# (s per test program, 600), DEBUG_VM_MEM (MiB, 1024), DEBUG_APPEND (more
+# kernel command line).  Logs: build/debug/vm-<release>.log, build.tap.
+#
+# The short versions of the stress tests run in "make check"; the tests read
+# VDI_STRESS from their environment (the kernel command line's NAME=value
+# words reach /init's children as environment).
+
+DEBUG_KDIR := $(B)/debug-kernel
+
+.PHONY: check-debug debug-kernel debug-shell
+
+debug-kernel:
+	@B=$(B) $(ROOT)/debug/build-kernel.sh
+
+check-debug:
+	@$(S)/deps.sh
+	@$(MAKE) --no-print-directory ksrc lib
+	@$(MAKE) --no-print-directory -k -j2 selftests || true
+	@B=$(B) $(ROOT)/debug/check-debug.sh $(ALL_TEST_BINS)
+
+debug-shell: debug-kernel
+	@$(MAKE) --no-print-directory ksrc lib selftests
+	@KVER=$$(cat $(DEBUG_KDIR)/release) && \
+	KHDR=$(DEBUG_KDIR)/linux-source-6.1 $(S)/kbuild.sh $$KVER $(B)/debug/mod W=1 && \
+	TEST_TIMEOUT=600 $(S)/initramfs.sh $$KVER $(B)/debug/mod/vdi.ko \
+		$(B)/debug/initramfs.cpio.gz $(ALL_TEST_BINS) && \
+	VM_SHELL=1 VM_SMP=2 VM_APPEND="kasan_multi_shot log_buf_len=16M $(DEBUG_APPEND)" \
+		$(S)/boot.sh $$KVER $(DEBUG_KDIR)/bzImage $(B)/debug/initramfs.cpio.gz /dev/null
+
+# ---------------------------------------------------------------- tests
+# selftests/fuzz/*.c: the reliability tests through libvdi, linked with the
+# shared library as libvdi's own tests are (and run in make check too: the
+# initramfs carries them, their libraries with them).  selftests/fuzz/*.h
+# are the helpers of every reliability test (vdi_stress.h).
+RELTEST_SRCS := $(wildcard $(ROOT)/selftests/fuzz/*.c)
+RELTEST_BINS := $(patsubst $(ROOT)/selftests/fuzz/%.c,$(B)/selftests/fuzz-%,$(RELTEST_SRCS))
+LIBTEST_BINS += $(RELTEST_BINS)
+selftests: $(RELTEST_BINS)
+$(INITRDS): $(RELTEST_BINS)
+
+$(B)/selftests/fuzz-%: $(ROOT)/selftests/fuzz/%.c $(LIBVDI_SO) $(B)/ksrc/.stamp
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIBTEST_FLAGS) -I$(ROOT)/selftests/fuzz -MMD -MP -MF $@.d -o $@ $< $(LIBTEST_LIBS)
+
+-include $(wildcard $(B)/selftests/fuzz-*.d)
