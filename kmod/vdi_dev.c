@@ -16,7 +16,7 @@
 
 #include "vdi_internal.h"
 
-#define VDI_CHUNK	16
+#define VDI_CHUNK	32	/* entries copied at once, on the stack */
 #define VDI_TAG_DEV(t)	((u32)((t) >> 16) & 0xffff)
 #define VDI_TAG_SLOT(t)	((u32)(t) & 0xffff)
 #define VDI_TAG_GEN(t)	((u32)((t) >> 32))
@@ -305,7 +305,8 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	slot->state = VDI_SLOT_QUEUED;
 	list_move_tail(&slot->node, &dev->queue);
 	if (!set->inflight++) {
-		set->last_progress = ktime_get();
+		if (set->config.server_timeout)
+			set->last_progress = ktime_get();
 		set->watch_gen++;	/* a waiting agent re-arms its watchdog */
 	}
 	return 0;
@@ -493,7 +494,6 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 	dev->nheld--;
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
 			d->position);
-	set->last_progress = ktime_get();
 	if (d->completion_code) {
 		/* Spec 5.2: the device enters IO-ERROR; queued work fails. */
 		vdi_dev_flush_queue(set, dev);
@@ -551,6 +551,9 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 			if (ret)
 				break;
 		}
+		/* Progress for the watchdog: once per call is precise enough. */
+		if (i && set->config.server_timeout)
+			set->last_progress = ktime_get();
 		/* In IO-ERROR, a queued ClearError may have become available. */
 		io_error = vdi_set_has_io_error(set, only);
 		spin_unlock(&set->lock);

@@ -720,7 +720,7 @@ static void vdi_set_unreap(struct vdi_set *set, struct list_head *local,
 			wake_up_interruptible(&set->devs[i].space_wq);
 }
 
-#define VDI_CHUNK 16
+#define VDI_CHUNK 32	/* entries copied at once, on the stack */
 
 static bool vdi_set_agent_ready(struct vdi_set *set)
 {
