@@ -606,9 +606,7 @@ static long vdi_dev_ioctl(struct file *file, unsigned int cmd,
 	case VDI_IOC_SEND:
 	case VDI_IOC_GET_COMMANDS:
 	case VDI_IOC_COMPLETE:
-		if (copy_from_user(&b, uarg, sizeof(b)))
-			return -EFAULT;
-		ret = vdi_batch_check(&b, cmd == VDI_IOC_GET_COMMANDS);
+		ret = vdi_ioctl_batch(uarg, &b, cmd == VDI_IOC_GET_COMMANDS);
 		if (ret)
 			return ret;
 		if (server != (cmd == VDI_IOC_SEND))

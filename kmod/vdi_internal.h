@@ -213,8 +213,8 @@ void vdi_area_free(struct vdi_set *set);
 int vdi_area_mmap(struct vdi_set *set, struct vm_area_struct *vma);
 
 /* vdi_main.c */
-int vdi_batch_check(const struct vdi_batch *b, bool waits);
 long vdi_ioctl_version(void __user *uarg);
 long vdi_ioctl_ctl(void __user *uarg);
+long vdi_ioctl_batch(void __user *uarg, struct vdi_batch *b, bool waits);
 
 #endif /* VDI_INTERNAL_H */

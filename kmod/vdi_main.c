@@ -40,16 +40,8 @@ static bool vdi_zeroed(const void *p, size_t len)
 	return !memchr_inv(p, 0, len);
 }
 
-/**
- * vdi_batch_check() - validate a batch descriptor copied from user space.
- * @b: the kernel copy.
- * @waits: whether this ioctl may wait (only then is timeout_ms allowed).
- *
- * Context: any.
- * Return: 0, or -EINVAL for a count out of range, flags, reserved fields or
- * a timeout on a call that does not wait.
- */
-int vdi_batch_check(const struct vdi_batch *b, bool waits)
+/* A batch descriptor's own checks; timeout_ms only where the call waits. */
+static int vdi_batch_check(const struct vdi_batch *b, bool waits)
 {
 	if (!b->count || b->count > VDI_BATCH_MAX || b->flags ||
 	    !vdi_zeroed(b->reserved, sizeof(b->reserved)))
@@ -163,7 +155,16 @@ static long vdi_ioctl_end_config(struct vdi_set *set, void __user *uarg)
 	return vdi_set_end_config(set, &arg);
 }
 
-static long vdi_ioctl_batch(void __user *uarg, struct vdi_batch *b, bool waits)
+/**
+ * vdi_ioctl_batch() - copy and check the descriptor of a batched ioctl.
+ * @uarg: user pointer to a struct vdi_batch.
+ * @b: the kernel copy to fill.
+ * @waits: whether this ioctl may wait (see vdi_batch_check()).
+ *
+ * Context: process context; may fault.
+ * Return: 0, -EFAULT or -EINVAL.
+ */
+long vdi_ioctl_batch(void __user *uarg, struct vdi_batch *b, bool waits)
 {
 	if (copy_from_user(b, uarg, sizeof(*b)))
 		return -EFAULT;
