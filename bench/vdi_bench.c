@@ -494,16 +494,15 @@ static vdi_server_set *server_open(const struct job *job, uint32_t max_transfer)
 }
 
 /*
- * Send the first commands of every device; the routines keep them going.
- * Every count is set before the first send: from then on only the agent's
- * routines touch them.
+ * Prepare the first commands of every device (buffers allocated and filled:
+ * setup, not streaming, so before the clock starts).  Every count is set
+ * before the first send: from then on only the agent's routines touch them.
  */
-static void server_prime(struct server_run *run, uint64_t per_device)
+static unsigned int server_prepare(struct server_run *run, uint64_t per_device)
 {
 	const struct job *job = run->job;
-	unsigned int d, i, first = job->depth, sent;
+	unsigned int d, i, first = job->depth;
 	struct server_dev *sd;
-	VDS_Command *cmds[BATCH_DEPTH];
 	int ret;
 
 	if (first > per_device)
@@ -532,6 +531,18 @@ static void server_prime(struct server_run *run, uint64_t per_device)
 		sd->to_send = per_device - first;
 	}
 	run->outstanding = (uint64_t)first * job->devices;
+	return first;
+}
+
+/* Send the prepared commands; the routines keep them going. */
+static void server_prime(struct server_run *run, unsigned int first)
+{
+	const struct job *job = run->job;
+	VDS_Command *cmds[BATCH_DEPTH];
+	struct server_dev *sd;
+	unsigned int d, i, sent;
+	int ret;
+
 	for (d = 0; d < job->devices; d++) {
 		sd = &run->dev[d];
 		for (i = 0; i < first; i++)
@@ -549,7 +560,7 @@ static double vdi_run(const struct job *job, uint64_t per_device)
 	char ready, name[80];
 	pthread_t agent;
 	double t0, t1;
-	unsigned int d;
+	unsigned int d, first;
 	int p[2], ret;
 	pid_t pid;
 
@@ -582,9 +593,10 @@ static double vdi_run(const struct job *job, uint64_t per_device)
 	if (ret)
 		die("WaitAgent", ret);
 
+	first = server_prepare(&run, per_device);
 	t0 = now_s();
 	pthread_mutex_lock(&run.lock);
-	server_prime(&run, per_device);
+	server_prime(&run, first);
 	while (!run.finished)
 		pthread_cond_wait(&run.cond, &run.lock);
 	pthread_mutex_unlock(&run.lock);

@@ -5,7 +5,8 @@
 # build/bench.json (raw figures, median and spread, and the ratios at top
 # level), a table on stdout, and build/bench.svg.  Only same-boot ratios
 # mean anything: absolute times under TCG on a shared machine do not.
-# Env: B, BENCH_KVER, VDI_BENCH_RUNS, VDI_BENCH_MIB (passed to the VM).
+# Env: B, BENCH_KVER, VDI_BENCH_RUNS, VDI_BENCH_MIB, VDI_SPIN_US (passed to
+# the VM).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,7 @@ done
 rm -rf "$B/bench-tests" && mkdir -p "$B/bench-tests"
 cat > "$B/bench-tests/vdi-bench.sh" <<SH
 #!/bin/sh
-VDI_BENCH_RUNS=${VDI_BENCH_RUNS:-5} VDI_BENCH_MIB=${VDI_BENCH_MIB:-1024} exec /bin/vdi-bench
+${VDI_SPIN_US:+VDI_SPIN_US=$VDI_SPIN_US }VDI_BENCH_RUNS=${VDI_BENCH_RUNS:-5} VDI_BENCH_MIB=${VDI_BENCH_MIB:-1024} exec /bin/vdi-bench
 SH
 chmod +x "$B/bench-tests/vdi-bench.sh"
 EXTRA_BINS="$B/vdi-bench" TEST_TIMEOUT=3000 "$ROOT/scripts/initramfs.sh" \

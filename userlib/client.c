@@ -39,6 +39,7 @@ struct vdi_client_device {
 	struct vdi_cmd_rec *spare;	/* records not held */
 	unsigned int nspare;
 	unsigned int nheld;		/* commands the client holds */
+	struct vdi_spin spin;		/* GetCommand's */
 };
 
 struct vdi_client_set {
@@ -326,7 +327,7 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 	timeout = vdi_timeout(timeout);
 	start = timeout > 0 ? vdi_now_us() : 0;
 	b.timeout_ms = timeout;
-	n = vdi_spin_ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
+	n = vdi_spin_ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b, &dev->spin);
 	while (!n) {
 		b.timeout_ms = vdi_left(timeout, start);
 		n = ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);

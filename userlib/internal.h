@@ -59,9 +59,20 @@ bool vdi_buffers_is_allocated(struct vdi_buffers *b, uint64_t offset);
  */
 uint64_t vdi_now_us(void);
 unsigned int vdi_spin_us(void);
+/*
+ * Adaptive: a wait site (a device's GetCommand, a set's agent) stops
+ * spinning for a while once its spins stop paying, i.e. run out or catch
+ * the peer only late: then the peer is slow, or the CPUs are busy with
+ * other threads, and spinning only takes CPU from them.
+ */
+struct vdi_spin {
+	unsigned int misses;		/* spins in a row that did not pay */
+	unsigned int skip;		/* waits left to block without spinning */
+};
 /* Poll ioctl(fd, req, b) with timeout 0 until it returns > 0, fails other
  * than ETIMEDOUT, or the spin runs out: its result, or 0 after the spin. */
-int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b);
+int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
+		   struct vdi_spin *st);
 
 /* Timeouts: VDI milliseconds to the module's (negative = forever). */
 static inline int64_t vdi_timeout(int64_t ms)

@@ -120,8 +120,9 @@ int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
 		return vdi_from_errno(errno, "reserving the buffer area");
 	at = (uint8_t *)(((uintptr_t)res + VDI_AREA_ALIGN - 1) &
 			 ~(VDI_AREA_ALIGN - 1));
-	p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		 0);
+	/* Populated now: no page fault on a buffer's first use mid-stream. */
+	p = mmap(at, size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, 0);
 	if (p == MAP_FAILED) {
 		err = errno;
 		munmap(res, span);

@@ -361,10 +361,12 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 		.count = VDI_AGENT_BATCH,
 		.timeout_ms = -1,
 	};
+	struct vdi_spin spin = { 0 };
 	int i, n;
 
 	for (;;) {
-		n = vdi_spin_ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b);
+		n = vdi_spin_ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b,
+				   &spin);
 		if (!n)
 			n = ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b);
 		if (n < 0) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* libvdi: a bounded spin before a blocking wait (see internal.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -34,23 +35,44 @@ unsigned int vdi_spin_us(void)
 	return (unsigned int)spin;
 }
 
-int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b)
+#define VDI_SPIN_MISSES	2	/* misses in a row that stop the spin... */
+#define VDI_SPIN_SKIP	16	/* ...for this many waits */
+
+int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
+		   struct vdi_spin *st)
 {
 	unsigned int spin = vdi_spin_us();
 	int64_t timeout = b->timeout_ms;
-	uint64_t until;
+	uint64_t start, now;
+	bool paid = false;
 	int n = 0;
 
 	if (!spin || !timeout)
 		return 0;
+	if (st->skip) {
+		st->skip--;
+		return 0;
+	}
 	b->timeout_ms = 0;
-	until = vdi_now_us() + spin;
-	do {
+	start = vdi_now_us();
+	for (;;) {
 		n = ioctl(fd, req, b);
-		if (n > 0 || errno != ETIMEDOUT)
+		now = vdi_now_us();
+		if (n > 0 || errno != ETIMEDOUT) {
+			/* An answer in the first half of the spin paid. */
+			paid = now - start <= spin / 2;
 			break;
+		}
 		n = 0;
-	} while (vdi_now_us() < until);
+		if (now - start >= spin)
+			break;
+	}
 	b->timeout_ms = timeout;
+	if (paid) {
+		st->misses = 0;
+	} else if (++st->misses >= VDI_SPIN_MISSES) {
+		st->misses = 0;
+		st->skip = VDI_SPIN_SKIP;
+	}
 	return n;
 }
