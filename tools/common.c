@@ -516,3 +516,28 @@ unsigned int parse_device_names(int argc, char **argv,
 	}
 	return n;
 }
+
+enum op parse_command(int *argc, char ***argv, void (*usage)(FILE *))
+{
+	char **av = *argv;
+	enum op op;
+
+	if (*argc >= 2 && (!strcmp(av[1], "-h") || !strcmp(av[1], "--help"))) {
+		usage(stdout);
+		exit(0);
+	}
+	if (*argc < 2)
+		usage_error("say 'backup' or 'restore'");
+	if (!strcmp(av[1], "backup"))
+		op = BACKUP;
+	else if (!strcmp(av[1], "restore"))
+		op = RESTORE;
+	else
+		usage_error("unknown command '%s': say 'backup' or 'restore'",
+			    av[1]);
+	/* getopt names the program by argv[0]: keep it the program's name. */
+	av[1] = av[0];
+	*argv = av + 1;
+	(*argc)--;
+	return op;
+}

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "libvdi.h"
@@ -34,6 +35,12 @@ void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
 /* ---- option values ---- */
+enum op { BACKUP, RESTORE };
+/*
+ * The command word: "backup" or "restore" (or -h/--help: @usage, exit 0).
+ * Drops it from argc and argv, keeping argv[0] the program's name for getopt.
+ */
+enum op parse_command(int *argc, char ***argv, void (*usage)(FILE *));
 /*
  * The device names of a command line, as VDI's T-SQL gives them: the first
  * is the set's (device 0), the others name further devices.  Checks each

@@ -45,7 +45,6 @@
 
 #include "common.h"
 
-enum op { BACKUP, RESTORE };
 
 /* One virtual device and the file that holds its stream. */
 struct device {
@@ -152,23 +151,7 @@ static void parse_args(int argc, char **argv)
 	long m;
 	int c;
 
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		usage(stdout);
-		exit(0);
-	}
-	if (argc < 2)
-		usage_error("say 'backup' or 'restore'");
-	if (!strcmp(argv[1], "backup"))
-		opt.op = BACKUP;
-	else if (!strcmp(argv[1], "restore"))
-		opt.op = RESTORE;
-	else
-		usage_error("unknown command '%s': say 'backup' or 'restore'",
-			    argv[1]);
-	/* getopt names the program by argv[0]: keep it the program's name. */
-	argv[1] = argv[0];
-	argv++;
-	argc--;
+	opt.op = parse_command(&argc, &argv, usage);
 
 	while ((c = getopt_long(argc, argv, "d:o:i:t:vh", lopts, NULL)) != -1) {
 		switch (c) {

@@ -91,7 +91,6 @@
 #define FORMAT_VERSION	1
 #define MAX_BUFFERS	256		/* the module's max_queue_depth */
 
-enum op { BACKUP, RESTORE };
 
 /* One command in flight: what SendCommand is given, and its buffer. */
 struct slot {
@@ -220,23 +219,7 @@ static void parse_args(int argc, char **argv)
 	uint64_t v;
 	int c;
 
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		usage(stdout);
-		exit(0);
-	}
-	if (argc < 2)
-		usage_error("say 'backup' or 'restore'");
-	if (!strcmp(argv[1], "backup"))
-		opt.op = BACKUP;
-	else if (!strcmp(argv[1], "restore"))
-		opt.op = RESTORE;
-	else
-		usage_error("unknown command '%s': say 'backup' or 'restore'",
-			    argv[1]);
-	/* getopt names the program by argv[0]: keep it the program's name. */
-	argv[1] = argv[0];
-	argv++;
-	argc--;
+	opt.op = parse_command(&argc, &argv, usage);
 
 	while ((c = getopt_long(argc, argv, "i:o:C:b:m:n:t:vh", lopts,
 				NULL)) != -1) {
