@@ -237,8 +237,14 @@ vm-shell: $(B)/initramfs-$(KVER).cpio.gz $(KDIR)/vmlinuz-$(KVER)
 	VM_SHELL=1 $(S)/boot.sh $(KVER) $(KDIR)/vmlinuz-$(KVER) $< /dev/null
 
 # More targets (demo, install, bench, check-debug) live in mk/*.mk, one file
-# per topic, each reusing the variables above and the boot-% flow.
-include $(sort $(wildcard $(ROOT)/mk/*.mk))
+# per topic, each reusing the variables above and the boot-% flow.  Make
+# expands a rule's prerequisites as it reads the rule, so a fragment whose
+# variables other fragments name in prerequisites is read first: tools.mk
+# (TOOLS_ALL: demo.mk; TOOLS_BINS: install.mk).  The others name only the
+# variables above or their own.
+MK_FIRST := $(ROOT)/mk/tools.mk
+include $(MK_FIRST)
+include $(filter-out $(MK_FIRST),$(sort $(wildcard $(ROOT)/mk/*.mk)))
 
 clean:
 	rm -rf $(B)

@@ -20,6 +20,10 @@ DEMO_MEM  ?= 2048
 DEMO_SMP  ?= 2
 DEMO_B    := $(B)/demo
 
+ifeq ($(strip $(TOOLS_ALL)),)
+$(error mk/demo.mk: TOOLS_ALL is empty; mk/tools.mk must be read first)
+endif
+
 .PHONY: demo demo-vm
 
 demo:
@@ -34,7 +38,8 @@ demo:
 # The VM's initramfs: the module, the tools (libvdi and the C library come
 # along: initramfs.sh copies what they link) and demo.sh, no tests.  Staged
 # under build/demo/, so it never disturbs the test initramfs.
-$(DEMO_B)/initramfs-%.cpio.gz: $(B)/mod-%/vdi.ko $(TOOLS_ALL) $(S)/demo.sh $(S)/vm-init.sh FORCE
+# (TOOLS_ALL comes from mk/tools.mk, which the Makefile reads first.)
+$(DEMO_B)/initramfs-%.cpio.gz: $(B)/mod-%/vdi.ko $(LIBVDI_SO) $(TOOLS_ALL) $(S)/demo.sh $(S)/vm-init.sh FORCE
 	@mkdir -p $(DEMO_B)
 	@cp $(LIBVDI_SO) $(DEMO_B)/
 	@B=$(DEMO_B) EXTRA_BINS="$(TOOLS_ALL) $(S)/demo.sh" $(S)/initramfs.sh $* $< $@ >/dev/null
