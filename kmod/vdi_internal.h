@@ -22,6 +22,7 @@ extern unsigned int vdi_max_sets_per_user;
 extern unsigned int vdi_max_queue_depth;
 extern unsigned int vdi_default_queue_depth;
 extern unsigned int vdi_max_area_mb;
+extern unsigned int vdi_max_user_area_mb;
 
 enum vdi_set_state {
 	VDI_SET_CREATED,	/* the client created it; no server yet */
@@ -94,6 +95,15 @@ struct vdi_set {
 	struct user_namespace *user_ns;	/* referenced: scope and capability */
 	unsigned int ipc_ns_inum;	/* scope token; see docs/ABI.md */
 	struct mem_cgroup *memcg;	/* the creator's, charged for the area */
+	struct user_struct *owner;	/* the creator's user: its locked_vm
+					 * is charged for the area
+					 */
+	struct mm_struct *owner_mm;	/* the creator's mm (mmgrab): its
+					 * pinned_vm, VmPin
+					 */
+	unsigned long memlock;		/* the creator's RLIMIT_MEMLOCK in
+					 * pages; ULONG_MAX: CAP_IPC_LOCK
+					 */
 	u32 device_count;
 
 	/* Serialises the sleeping part of END_CONFIG. */
@@ -211,6 +221,8 @@ void vdi_dev_free_slots(struct vdi_set *set);
 int vdi_area_alloc(struct vdi_set *set, u64 size);
 void vdi_area_free(struct vdi_set *set);
 int vdi_area_mmap(struct vdi_set *set, struct vm_area_struct *vma);
+void vdi_area_owner_init(struct vdi_set *set);
+void vdi_area_owner_put(struct vdi_set *set);
 
 /* vdi_main.c */
 long vdi_ioctl_version(void __user *uarg);

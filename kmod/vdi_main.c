@@ -31,6 +31,10 @@ unsigned int vdi_max_area_mb = 1024;
 module_param_named(max_area_mb, vdi_max_area_mb, uint, 0444);
 MODULE_PARM_DESC(max_area_mb, "Largest buffer area of one set, MiB (1024, max 4095)");
 
+unsigned int vdi_max_user_area_mb = 2048;
+module_param_named(max_user_area_mb, vdi_max_user_area_mb, uint, 0644);
+MODULE_PARM_DESC(max_user_area_mb, "Buffer areas one user may hold at once, MiB, unless its RLIMIT_MEMLOCK is higher (2048)");
+
 /* The hard ceilings behind the parameters: slot index and tag layout. */
 #define VDI_QUEUE_DEPTH_CEILING	4096U
 #define VDI_AREA_MB_CEILING	4095U

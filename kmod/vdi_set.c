@@ -168,6 +168,7 @@ static struct vdi_set *vdi_set_alloc(const struct vdi_create *arg)
 	set->user_ns = get_user_ns(current_user_ns());
 	set->ipc_ns_inum = vdi_current_ipc_inum();
 	set->memcg = get_mem_cgroup_from_mm(current->mm);
+	vdi_area_owner_init(set);
 	set->state = VDI_SET_CREATED;
 	return set;
 }
@@ -182,6 +183,7 @@ static void vdi_set_free(struct kref *ref)
 	vdi_area_free(set);
 	vdi_dev_free_slots(set);
 	mem_cgroup_put(set->memcg);
+	vdi_area_owner_put(set);
 	put_user_ns(set->user_ns);
 	kfree(set);
 }
