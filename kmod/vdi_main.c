@@ -343,7 +343,8 @@ static struct miscdevice vdi_misc = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= VDI_DEVICE_NAME,
 	.fops	= &vdi_fops,
-	.mode	= 0666,
+	/* Root only until udev's 60-vdi.rules grants group "vdi" 0660. */
+	.mode	= 0600,
 };
 
 static int __init vdi_init(void)
