@@ -112,6 +112,10 @@ VDI_EXPORT int vdi_server_open_ex(vdi_server_set **out, const char *instance,
 		if (errno == ENOENT)
 			ret = vdi_fail(VD_E_INVALID, "Open: no set named '%s' "
 				       "is visible here", name);
+		else if (errno == EACCES)
+			ret = vdi_fail(VD_E_SECURITY, "Open: access denied: "
+				       "the set's owner, group and mode do "
+				       "not grant it");
 		else
 			ret = vdi_from_errno(errno, "Open");
 		goto out_close;
