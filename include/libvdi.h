@@ -157,6 +157,17 @@ typedef struct vdi_client_device vdi_client_device;
 /* ---- Server role (the engine) ---- */
 int vdi_server_open(vdi_server_set **set, const char *instance_name,
 		    const char *set_name);
+/* Open refuses a set whose owner is not an expected user: a set name is
+ * anyone's to take (VD_E_SECURITY).  vdi_server_open expects the caller's
+ * effective uid or root; vdi_server_open_ex names the uid (or root), or
+ * VDI_OWNER_SELF, or VDI_OWNER_ANY (no check). */
+#define VDI_OWNER_SELF		(-1)
+#define VDI_OWNER_ANY		(-2)
+int vdi_server_open_ex(vdi_server_set **set, const char *instance_name,
+		       const char *set_name, int64_t owner);
+/* Whose set it is: its owner's uid, its group, its mode (0600 ...). */
+int vdi_server_get_owner(vdi_server_set *set, uint32_t *uid, uint32_t *gid,
+			 uint32_t *mode);
 int vdi_server_get_configuration(vdi_server_set *set, VDConfig *cfg);
 int vdi_server_begin_configuration(vdi_server_set *set, uint32_t features,
 				   uint32_t alignment, uint32_t block_size,

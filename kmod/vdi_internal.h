@@ -195,6 +195,7 @@ int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
 		 enum vdi_role role);
 void vdi_set_put(struct vdi_set *set);
 void vdi_set_release(struct vdi_file *vf);
+long vdi_set_get_info(struct vdi_file *vf, struct vdi_set_info *arg);
 long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg);
 long vdi_set_begin_config(struct vdi_set *set,
 			  const struct vdi_begin_config *arg);

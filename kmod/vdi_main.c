@@ -85,7 +85,8 @@ long vdi_ioctl_version(void __user *uarg)
 	v.api_major = VDI_API_MAJOR;
 	v.api_minor = VDI_API_MINOR;
 	v.features = VDI_FEAT_BATCH | VDI_FEAT_POLL | VDI_FEAT_SECONDARY |
-		     VDI_FEAT_WATCHDOG | VDI_FEAT_GROUP_ACCESS;
+		     VDI_FEAT_WATCHDOG | VDI_FEAT_GROUP_ACCESS |
+		     VDI_FEAT_SET_INFO;
 	v.max_devices = VDI_MAX_DEVICES;
 	v.max_queue_depth = vdi_clamped(vdi_max_queue_depth,
 					VDI_QUEUE_DEPTH_CEILING);
@@ -131,6 +132,21 @@ static long vdi_ioctl_get_config(struct vdi_file *vf, void __user *uarg)
 	if (arg.flags || !vdi_zeroed(arg.reserved, sizeof(arg.reserved)))
 		return -EINVAL;
 	ret = vdi_set_get_config(vf, &arg);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+}
+
+static long vdi_ioctl_set_info(struct vdi_file *vf, void __user *uarg)
+{
+	struct vdi_set_info arg;
+	long ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags || !vdi_zeroed(arg.reserved, sizeof(arg.reserved)))
+		return -EINVAL;
+	ret = vdi_set_get_info(vf, &arg);
 	if (ret)
 		return ret;
 	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
@@ -218,6 +234,8 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vdi_ioctl_open(vf, uarg, VDI_ROLE_SECONDARY);
 	case VDI_IOC_GET_CONFIG:
 		return vdi_ioctl_get_config(vf, uarg);
+	case VDI_IOC_SET_INFO:
+		return vdi_ioctl_set_info(vf, uarg);
 	case VDI_IOC_OPEN_DEVICE:
 		return vdi_dev_open(vf, uarg);
 	case VDI_IOC_BEGIN_CONFIG:

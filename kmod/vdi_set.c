@@ -352,6 +352,33 @@ out_unlock:
 	return ret;
 }
 
+/**
+ * vdi_set_get_info() - who owns the set of a set fd.
+ * @vf: the endpoint, with any role.
+ * @arg: kernel copy of the request, checked; the owner is filled in.
+ *
+ * What a server checks right after VDI_IOC_OPEN_SERVER, before it sends
+ * anything: any user may create a set under the name it expects.  The
+ * owner's uid and gid are given in the caller's user namespace (the
+ * overflow ids where they have no mapping there).  Owner, group and mode
+ * are fixed when the set is created: no lock is needed to read them.
+ *
+ * Context: process context.
+ * Return: 0, or -EPROTO (the endpoint has no set).
+ */
+long vdi_set_get_info(struct vdi_file *vf, struct vdi_set_info *arg)
+{
+	struct user_namespace *ns = current_user_ns();
+	struct vdi_set *set = vdi_file_set(vf);
+
+	if (!set)
+		return -EPROTO;
+	arg->uid = from_kuid_munged(ns, set->uid);
+	arg->gid = from_kgid_munged(ns, set->gid);
+	arg->mode = set->mode;
+	return 0;
+}
+
 static bool vdi_config_final(struct vdi_set *set)
 {
 	enum vdi_set_state state = READ_ONCE(set->state);

@@ -17,7 +17,10 @@
  * streaming a file, stdin, generated data or a directory tree (through tar)
  * out to the devices, or reading it back.  The VDI server calls, in order:
  *
- *   vdi_server_open                   poll until the client has created SET
+ *   vdi_server_open_ex                poll until the client has created SET;
+ *                                     refuse it unless --owner (default: our
+ *                                     own uid or root) owns it
+ *   vdi_server_get_owner              (libvdi extra) whose set it is
  *   vdi_server_get_configuration      deviceCount and features of the client
  *   vdi_server_set_queue_depth        (libvdi extra) room for our window
  *   vdi_server_begin_configuration    WriteMedia or ReadMedia, sizes
@@ -69,6 +72,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,10 +119,12 @@ static struct {
 	unsigned int buffers;	/* 0: default */
 	unsigned int timeout_s;
 	bool keep_partial;
+	int64_t owner;		/* a uid, VDI_OWNER_SELF or VDI_OWNER_ANY */
 } opt = {
 	.block_size = 65536,
 	.max_transfer = 1 << 20,
 	.timeout_s = 60,
+	.owner = VDI_OWNER_SELF,
 };
 
 /* The VDI side. */
@@ -192,12 +198,34 @@ static void usage(FILE *f)
 "  -n, --buffers N        BUFFERCOUNT: buffers shared by all devices, the\n"
 "                         commands in flight (default 2 per device, at least 4)\n"
 "  -t, --timeout SEC      wait up to SEC s for the set to appear (60)\n"
+"      --owner USER       accept only a set created by USER (a name or a uid)\n"
+"                         or root; 'any': any set we may open (default: our\n"
+"                         own user or root: another user may have taken the\n"
+"                         set's name to receive the backup)\n"
 "Other:\n"
 "      --keep-partial     on failure keep FILE.partial (restore -o FILE)\n"
 "  -v, --verbose          say what is happening\n"
 "  -h, --help\n"
 "Sizes take K, M, G suffixes (powers of 1024).  At the end the mx64 checksum\n"
 "of the stream is printed on stderr: 'checksum <hex> <bytes> bytes'.\n");
+}
+
+/* --owner: a user name, a uid, or "any". */
+static int64_t parse_owner(const char *s)
+{
+	struct passwd *pw;
+	uint64_t v;
+
+	if (!strcmp(s, "any"))
+		return VDI_OWNER_ANY;
+	if (parse_uint(s, UINT32_MAX - 1, &v))
+		return (int64_t)v;
+	errno = 0;
+	pw = getpwnam(s);
+	if (!pw)
+		usage_error("--owner: no user '%s'%s%s", s, errno ? ": " : "",
+			    errno ? strerror(errno) : "");
+	return pw->pw_uid;
 }
 
 static void parse_args(int argc, char **argv)
@@ -212,6 +240,7 @@ static void parse_args(int argc, char **argv)
 		{ "buffers", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "keep-partial", no_argument, NULL, 'K' },
+		{ "owner", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -269,6 +298,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'K':
 			opt.keep_partial = true;
+			break;
+		case 'O':
+			opt.owner = parse_owner(optarg);
 			break;
 		case 'v':
 			verbose_on = true;
@@ -753,7 +785,13 @@ static int connect_set(void)
 	int rc;
 
 	for (;;) {
-		rc = vdi_server_open(&set, NULL, opt.set_name);
+		/*
+		 * Anyone may create a set of any name: the library asks the
+		 * module whose set it is before anything else and refuses a
+		 * set of a user we do not expect (VD_E_SECURITY), which would
+		 * otherwise receive our backup or feed our restore.
+		 */
+		rc = vdi_server_open_ex(&set, NULL, opt.set_name, opt.owner);
 		if (rc == NOERROR)
 			break;
 		if (rc != VD_E_INVALID) {	/* INVALID: not there yet */
@@ -763,9 +801,10 @@ static int connect_set(void)
 				    opt.set_name);
 				break;
 			case VD_E_SECURITY:
-				msg("set '%s': access denied (its client must "
-				    "grant it: vdi-client --mode/--group)",
-				    opt.set_name);
+				msg("%s", vdi_last_error());
+				msg("a set of another user needs its client's "
+				    "leave (vdi-client --mode/--group) and "
+				    "ours (--owner USER)");
 				break;
 			case VD_E_UNEXPECTED:	/* no /dev/vdi, no module */
 				msg("cannot reach the VDI module: %s",
@@ -796,6 +835,13 @@ static int connect_set(void)
 	pthread_mutex_unlock(&set_lock);
 	if (interrupted())	/* a signal while we were opening */
 		return -1;
+	if (verbose_on) {
+		uint32_t uid, gid, mode;
+
+		if (vdi_server_get_owner(set, &uid, &gid, &mode) == NOERROR)
+			verbose("set '%s' belongs to uid %u, group %u, mode "
+				"%03o", opt.set_name, uid, gid, mode);
+	}
 	return 0;
 }
 

@@ -50,8 +50,41 @@ struct vdi_server_set {
 _Static_assert(sizeof(VDConfig) == sizeof(struct vdi_config),
 	       "VDConfig and struct vdi_config share one layout");
 
-VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
-			       const char *name)
+/*
+ * Refuse a set whose owner is neither @owner (a uid, or VDI_OWNER_SELF: the
+ * caller's effective uid) nor root: any user may create a set under the
+ * name an engine expects, and the engine would stream its backup into it,
+ * or restore from it.  Asked right after OPEN_SERVER, before anything is
+ * sent; the set's owner never changes.
+ */
+static int vdi_server_check_owner(int fd, const char *name, int64_t owner)
+{
+	struct vdi_set_info info = { 0 };
+	uint32_t want;
+
+	if (owner == VDI_OWNER_ANY)
+		return NOERROR;
+	want = owner == VDI_OWNER_SELF ? (uint32_t)geteuid() : (uint32_t)owner;
+	if (ioctl(fd, VDI_IOC_SET_INFO, &info) < 0) {
+		if (errno == ENOTTY)
+			return vdi_fail(VD_E_SECURITY, "Open: refused set "
+					"'%.64s': the module cannot tell whose "
+					"it is (older than API 1.1)", name);
+		return vdi_from_errno(errno, "Open: the set's owner");
+	}
+	if (info.uid == want || info.uid == 0)
+		return NOERROR;
+	if (want == 0)
+		return vdi_fail(VD_E_SECURITY, "Open: refused set '%.64s': "
+				"owned by uid %u (mode %03o), not by root",
+				name, info.uid, info.mode);
+	return vdi_fail(VD_E_SECURITY, "Open: refused set '%.64s': owned by "
+			"uid %u (mode %03o), not by uid %u or root", name,
+			info.uid, info.mode, want);
+}
+
+VDI_EXPORT int vdi_server_open_ex(vdi_server_set **out, const char *instance,
+				  const char *name, int64_t owner)
 {
 	struct vdi_open arg = { 0 };
 	pthread_condattr_t attr;
@@ -61,6 +94,10 @@ VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
 	if (!out || !name || strlen(name) >= sizeof(arg.name))
 		return vdi_fail(VD_E_INVALID, "Open: no set name, or too long");
 	*out = NULL;
+	if (owner != VDI_OWNER_SELF && owner != VDI_OWNER_ANY &&
+	    (owner < 0 || owner >= UINT32_MAX))
+		return vdi_fail(VD_E_INVALID, "Open: owner %lld is no uid",
+				(long long)owner);
 	ret = vdi_check_instance(instance);
 	if (ret)
 		return ret;
@@ -75,10 +112,18 @@ VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
 		if (errno == ENOENT)
 			ret = vdi_fail(VD_E_INVALID, "Open: no set named '%s' "
 				       "is visible here", name);
+		else if (errno == EACCES)
+			ret = vdi_fail(VD_E_SECURITY, "Open: access denied: "
+				       "the set's owner, group and mode do "
+				       "not grant it");
 		else
 			ret = vdi_from_errno(errno, "Open");
 		goto out_close;
 	}
+	/* Refused: closing our fd ends that set (its client sees an abort). */
+	ret = vdi_server_check_owner(set->fd, name, owner);
+	if (ret)
+		goto out_close;
 	pthread_mutex_init(&set->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -93,6 +138,31 @@ out_close:
 out_free:
 	free(set);
 	return ret;
+}
+
+VDI_EXPORT int vdi_server_open(vdi_server_set **out, const char *instance,
+			       const char *name)
+{
+	return vdi_server_open_ex(out, instance, name, VDI_OWNER_SELF);
+}
+
+/* Extra: whose set it is (the module's VDI_IOC_SET_INFO). */
+VDI_EXPORT int vdi_server_get_owner(vdi_server_set *set, uint32_t *uid,
+				    uint32_t *gid, uint32_t *mode)
+{
+	struct vdi_set_info info = { 0 };
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "GetOwner: NULL set");
+	if (ioctl(set->fd, VDI_IOC_SET_INFO, &info) < 0)
+		return vdi_from_errno(errno, "GetOwner");
+	if (uid)
+		*uid = info.uid;
+	if (gid)
+		*gid = info.gid;
+	if (mode)
+		*mode = info.mode;
+	return NOERROR;
 }
 
 static int vdi_server_read_config(vdi_server_set *set, VDConfig *cfg)

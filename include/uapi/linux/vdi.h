@@ -53,7 +53,7 @@
 #define VDI_DEVICE_NAME		"vdi"
 
 #define VDI_API_MAJOR		1	/* incompatible changes bump this */
-#define VDI_API_MINOR		0	/* compatible additions bump this */
+#define VDI_API_MINOR		1	/* compatible additions bump this */
 
 /* Feature bits reported by VDI_IOC_VERSION. */
 #define VDI_FEAT_BATCH		(1ULL << 0)	/* batched send/get/complete/wait */
@@ -61,6 +61,7 @@
 #define VDI_FEAT_SECONDARY	(1ULL << 2)	/* VDI_IOC_OPEN_SECONDARY */
 #define VDI_FEAT_WATCHDOG	(1ULL << 3)	/* VDConfig.serverTimeOut honoured */
 #define VDI_FEAT_GROUP_ACCESS	(1ULL << 4)	/* vdi_create.mode / .gid */
+#define VDI_FEAT_SET_INFO	(1ULL << 5)	/* VDI_IOC_SET_INFO (API 1.1) */
 
 #define VDI_NAME_MAX		128	/* bytes, including the terminating NUL */
 #define VDI_MAX_DEVICES		64	/* VDConfig.deviceCount is 1..64 */
@@ -208,6 +209,20 @@ struct vdi_batch {
 	__u64 reserved[2];
 };
 
+/*
+ * VDI_IOC_SET_INFO: on a set fd of any role, who owns the set: what a server
+ * checks before it sends a byte (a set name is anyone's to take).  uid is
+ * the creator's fsuid, gid the group vdi_create granted; both are in the
+ * caller's user namespace (the overflow ids where they have no mapping).
+ */
+struct vdi_set_info {
+	__u32 flags;			/* in: none defined */
+	__u32 uid;			/* out: the owner */
+	__u32 gid;			/* out: the group */
+	__u32 mode;			/* out: access bits, 0600 ... 0666 */
+	__u64 reserved[2];
+};
+
 /* VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT */
 struct vdi_ctl {
 	__u32 flags;			/* none defined */
@@ -235,6 +250,8 @@ struct vdi_ctl {
 #define VDI_IOC_WAIT_COMPLETIONS _IOW(VDI_IOC_MAGIC, 0x0b, struct vdi_batch)
 #define VDI_IOC_CLOSE_DEVICE	_IOW(VDI_IOC_MAGIC, 0x0c, struct vdi_ctl)
 #define VDI_IOC_SIGNAL_ABORT	_IOW(VDI_IOC_MAGIC, 0x0d, struct vdi_ctl)
+/* any set fd: the set's owner (struct vdi_set_info) */
+#define VDI_IOC_SET_INFO	_IOWR(VDI_IOC_MAGIC, 0x0e, struct vdi_set_info)
 
 /* VDI constants the module itself acts on (values from VDI's headers). */
 #define VDI_VDC_READ			1
