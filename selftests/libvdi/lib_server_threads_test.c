@@ -12,6 +12,7 @@ struct waiter {
 	pthread_t th;
 	vdi_server_set *set;
 	int64_t timeout;
+	pid_t tid;
 	int ret;
 	int done;		/* under lt_log_g.mu */
 };
@@ -19,7 +20,10 @@ struct waiter {
 static void *waiter_main(void *arg)
 {
 	struct waiter *w = (struct waiter *)arg;
-	int r = vdi_server_wait_agent(w->set, w->timeout);
+	int r;
+
+	__atomic_store_n(&w->tid, lt_gettid(), __ATOMIC_RELEASE);
+	r = vdi_server_wait_agent(w->set, w->timeout);
 
 	pthread_mutex_lock(&lt_log_g.mu);
 	w->ret = r;
@@ -44,10 +48,47 @@ static bool flag_wait(int *flag, int timeout_ms)
 	}
 }
 
-/* A thread blocked in a library call: sleeping in the kernel (futex). */
-static void settle(void)
+/*
+ * Whether thread @tid of this process sleeps in futex() (202 on x86-64),
+ * as one blocked in vdi_server_wait_agent() does: -1 if /proc cannot tell.
+ */
+static int in_futex(pid_t tid)
 {
-	lt_sleep_ms(100);
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strncmp(buf, "202 ", 4) == 0;
+}
+
+/* Until the waiter blocks inside the library (Close must find it in). */
+static bool settle(struct waiter *w)
+{
+	int64_t end = lt_now_ms() + 3000;
+	pid_t tid;
+	int r;
+
+	while (lt_now_ms() < end) {
+		tid = __atomic_load_n(&w->tid, __ATOMIC_ACQUIRE);
+		r = tid ? in_futex(tid) : 0;
+		if (r < 0) {
+			lt_sleep_ms(200);	/* cannot tell: give it time */
+			return true;
+		}
+		if (r == 1)
+			return true;
+		lt_sleep_ms(1);
+	}
+	return false;
 }
 
 TEST(close_ends_a_wait_agent_on_another_thread)
@@ -67,7 +108,8 @@ TEST(close_ends_a_wait_agent_on_another_thread)
 		w[i].set = p.set;
 		ASSERT_EQ(0, pthread_create(&w[i].th, NULL, waiter_main, &w[i]));
 	}
-	settle();
+	for (i = 0; i < 2; i++)
+		ASSERT_TRUE(settle(&w[i]));
 	EXPECT_FALSE(flag_wait(&w[0].done, 0));
 	/* Close: the waiters return (the set is aborted), then it frees. */
 	r = vdi_server_close(p.set);
