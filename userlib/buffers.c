@@ -28,11 +28,14 @@ static bool vdi_pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/* Offsets align addresses only up to the area's own alignment (64 KiB). */
+#define VDI_ALIGN_MAX	0x10000U
+
 static uint32_t vdi_pick_align(const struct vdi_buffers *b, uint32_t align)
 {
 	uint32_t a = align ? align : b->alignment;
 
-	if (!vdi_pow2(a))
+	if (!vdi_pow2(a) || a > VDI_ALIGN_MAX)
 		return 0;
 	return a > b->alignment ? a : b->alignment;
 }
@@ -83,16 +86,22 @@ void vdi_buffers_destroy(struct vdi_buffers *b)
 	pthread_mutex_destroy(&b->lock);
 }
 
-/* Area bytes that @count buffers need in the worst case of padding. */
+/*
+ * Area bytes that @count buffers need in the worst case of padding;
+ * UINT64_MAX when that does not fit in 64 bits.
+ */
 uint64_t vdi_buffers_footprint(uint32_t prefix, uint32_t set_align,
 			       uint32_t size, uint32_t alignment,
 			       uint32_t count)
 {
-	uint64_t a = alignment > set_align ? alignment : set_align;
+	uint64_t a = alignment > set_align ? alignment : set_align, n;
 
 	if (!a)
 		a = 1;
-	return (uint64_t)count * ((uint64_t)prefix + size + a - 1);
+	if (__builtin_mul_overflow((uint64_t)count,
+				   (uint64_t)prefix + size + a - 1, &n))
+		return UINT64_MAX;
+	return n;
 }
 
 int vdi_buffers_alloc(struct vdi_buffers *b, uint32_t size, uint32_t align,

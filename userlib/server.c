@@ -2,10 +2,13 @@
 /*
  * libvdi: the server role (IServerVirtualDeviceSet2, IServerVirtualDevice).
  *
- * The set object may be used from any thread: @lock guards its state.  The
- * completion agent runs on the thread that calls
- * vdi_server_execute_completion_agent(); vdi_server_close() makes it return
- * and waits for it before freeing anything.
+ * The set object and its devices may be used from any thread: @lock guards
+ * the set's state, and every call counts itself in @users while it is
+ * inside the library.  vdi_server_close() aborts the set (which ends the
+ * completion agent and wakes vdi_server_wait_agent()), waits until no call
+ * of another thread is inside, and only then frees anything.  A thread that
+ * is itself inside a call of the set (a completion routine, run by the agent
+ * or by a failing SendCommand) cannot Close it: VD_E_PROTOCOL, nothing done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +21,33 @@
 
 #include "internal.h"
 
+/*
+ * A command goes from the sending thread to the agent's through the
+ * module, where ThreadSanitizer cannot see it: tell it (no code otherwise).
+ */
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#define vdi_handoff_release(p)	__tsan_release(p)
+#define vdi_handoff_acquire(p)	__tsan_acquire(p)
+#else
+#define vdi_handoff_release(p)	((void)(p))
+#define vdi_handoff_acquire(p)	((void)(p))
+#endif
+
 #define VDI_AGENT_BATCH	64
+
+/*
+ * The largest buffer alignment: the area starts on a 64 KiB boundary in
+ * every process that maps it (node.c), so a buffer aligned by its offset is
+ * aligned by its address only up to that.  VDI's own limit (spec 7.3).
+ */
+#define VDI_BUF_ALIGN_MAX	0x10000U
+
+/* The area's size is VDConfig.bufferAreaSize, a 32-bit field. */
+#define VDI_AREA_MAX		UINT32_MAX
+
+/* A wait longer than this (ten years) waits forever: no overflow. */
+#define VDI_WAIT_FOREVER_MS	(10LL * 366 * 24 * 3600 * 1000)
 
 enum vdi_server_phase {
 	VDI_SRV_CONNECTED,	/* Open done */
@@ -35,9 +64,14 @@ struct vdi_server_set {
 	int fd;
 	pthread_mutex_t lock;		/* protects everything below */
 	pthread_cond_t agent_cv;	/* signalled when the agent starts or
-					 * returns */
-	enum vdi_server_phase phase;
-	bool agent_running;
+					 * returns, when Close begins, and when
+					 * the last call leaves during Close */
+	enum vdi_server_phase phase;	/* read without @lock: atomically */
+	bool ended;			/* the module took END_CONFIG; the
+					 * library's part may be left to do */
+	bool agent_running;		/* read without @lock: atomically */
+	bool closing;			/* Close has begun (atomic) */
+	unsigned int users;		/* calls inside the library (atomic) */
 	uint32_t queue_depth;		/* 0: the module's default */
 	uint64_t requested;		/* RequestBuffers, summed */
 	VDConfig cfg;
@@ -49,6 +83,86 @@ struct vdi_server_set {
 
 _Static_assert(sizeof(VDConfig) == sizeof(struct vdi_config),
 	       "VDConfig and struct vdi_config share one layout");
+
+/*
+ * The calls a thread is inside, innermost first: a completion routine runs
+ * inside ExecuteCompletionAgent or SendCommand, and may call again.
+ */
+struct vdi_srv_call {
+	vdi_server_set *set;
+	struct vdi_srv_call *outer;
+};
+static __thread struct vdi_srv_call *vdi_srv_calls;
+
+/*
+ * Count a call in; true once Close has begun (the call is counted all the
+ * same, and must vdi_srv_leave()).  Close stores @closing and then reads
+ * @users; a call adds itself to @users and then reads @closing: one of the
+ * two sees the other (sequentially consistent).
+ */
+static bool vdi_srv_enter_closing(vdi_server_set *set,
+				  struct vdi_srv_call *call)
+{
+	__atomic_add_fetch(&set->users, 1, __ATOMIC_SEQ_CST);
+	call->set = set;
+	call->outer = vdi_srv_calls;
+	vdi_srv_calls = call;
+	return __atomic_load_n(&set->closing, __ATOMIC_SEQ_CST);
+}
+
+static void vdi_srv_leave(vdi_server_set *set, struct vdi_srv_call *call);
+
+/* Count a call in: NOERROR, or VD_E_ABORT (not counted) once Close began. */
+static int vdi_srv_enter(vdi_server_set *set, struct vdi_srv_call *call,
+			 const char *what)
+{
+	if (!vdi_srv_enter_closing(set, call))
+		return NOERROR;
+	vdi_srv_leave(set, call);
+	return vdi_fail(VD_E_ABORT, "%s: the set is being closed", what);
+}
+
+static void vdi_srv_leave(vdi_server_set *set, struct vdi_srv_call *call)
+{
+	vdi_srv_calls = call->outer;
+	if (__atomic_sub_fetch(&set->users, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&set->closing, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&set->lock);
+		pthread_cond_broadcast(&set->agent_cv);
+		pthread_mutex_unlock(&set->lock);
+	}
+}
+
+/* Is this thread inside a call of @set (e.g. in one of its routines)? */
+static bool vdi_srv_inside(const vdi_server_set *set)
+{
+	const struct vdi_srv_call *c;
+
+	for (c = vdi_srv_calls; c; c = c->outer)
+		if (c->set == set)
+			return true;
+	return false;
+}
+
+static enum vdi_server_phase vdi_srv_phase(vdi_server_set *set)
+{
+	return __atomic_load_n(&set->phase, __ATOMIC_ACQUIRE);
+}
+
+/* Whether the set is aborted (by either side, a death, the watchdog). */
+static bool vdi_srv_aborted(vdi_server_set *set)
+{
+	struct pollfd pfd = { .fd = set->fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR);
+}
+
+/* A buffer alignment VDI can give: 0 (the set's) or a power of two up to
+ * 64 KiB. */
+static bool vdi_align_ok(uint32_t a)
+{
+	return !(a & (a - 1)) && a <= VDI_BUF_ALIGN_MAX;
+}
 
 /*
  * Refuse a set whose owner is neither @owner (a uid, or VDI_OWNER_SELF: the
@@ -177,18 +291,30 @@ static int vdi_server_read_config(vdi_server_set *set, VDConfig *cfg)
 
 VDI_EXPORT int vdi_server_get_configuration(vdi_server_set *set, VDConfig *cfg)
 {
+	struct vdi_srv_call call;
+	int ret;
+
 	if (!set || !cfg)
 		return vdi_fail(VD_E_INVALID, "GetConfiguration: NULL argument");
-	return vdi_server_read_config(set, cfg);
+	ret = vdi_srv_enter(set, &call, "GetConfiguration");
+	if (ret)
+		return ret;
+	ret = vdi_server_read_config(set, cfg);
+	vdi_srv_leave(set, &call);
+	return ret;
 }
 
 /* Extra: the per-device queue depth, before BeginConfiguration. */
 VDI_EXPORT int vdi_server_set_queue_depth(vdi_server_set *set, uint32_t depth)
 {
-	int ret = NOERROR;
+	struct vdi_srv_call call;
+	int ret;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "SetQueueDepth: NULL set");
+	ret = vdi_srv_enter(set, &call, "SetQueueDepth");
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&set->lock);
 	if (set->phase != VDI_SRV_CONNECTED)
 		ret = vdi_fail(VD_E_PROTOCOL,
@@ -196,6 +322,7 @@ VDI_EXPORT int vdi_server_set_queue_depth(vdi_server_set *set, uint32_t depth)
 	else
 		set->queue_depth = depth;
 	pthread_mutex_unlock(&set->lock);
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
@@ -213,30 +340,31 @@ VDI_EXPORT int vdi_server_begin_configuration(vdi_server_set *set,
 		.max_transfer_size = max_transfer_size,
 		.timeout_ms = timeout_ms,
 	};
+	struct vdi_srv_call call;
 	int ret;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "BeginConfiguration: NULL set");
+	ret = vdi_srv_enter(set, &call, "BeginConfiguration");
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&set->lock);
 	arg.queue_depth = set->queue_depth;
 	if (ioctl(set->fd, VDI_IOC_BEGIN_CONFIG, &arg) < 0) {
 		ret = vdi_from_errno(errno, "BeginConfiguration");
 		goto out_unlock;
 	}
+	/* Fails only when the set is aborted meanwhile: final then. */
 	ret = vdi_server_read_config(set, &set->cfg);
 	if (ret)
 		goto out_unlock;
 	vdi_buffers_init(&set->bufs, set->cfg.prefixZoneSize,
 			 set->cfg.alignment);
-	set->phase = VDI_SRV_CONFIGURABLE;
+	__atomic_store_n(&set->phase, VDI_SRV_CONFIGURABLE, __ATOMIC_RELEASE);
 out_unlock:
 	pthread_mutex_unlock(&set->lock);
+	vdi_srv_leave(set, &call);
 	return ret;
-}
-
-static bool vdi_align_ok(uint32_t a)
-{
-	return !(a & (a - 1));
 }
 
 VDI_EXPORT int vdi_server_query_available_buffers(vdi_server_set *set,
@@ -244,31 +372,53 @@ VDI_EXPORT int vdi_server_query_available_buffers(vdi_server_set *set,
 						  uint32_t alignment,
 						  uint32_t *count)
 {
+	struct vdi_srv_call call;
+	int ret;
+
 	if (!set || !count || !size || !vdi_align_ok(alignment))
 		return vdi_fail(VD_E_INVALID, "QueryAvailableBuffers: bad "
-				"argument");
-	pthread_mutex_lock(&set->lock);
-	if (set->phase == VDI_SRV_CONNECTED) {
-		pthread_mutex_unlock(&set->lock);
-		return vdi_fail(VD_E_PROTOCOL, "QueryAvailableBuffers: before "
-				"BeginConfiguration");
+				"argument (alignment: a power of two up to "
+				"64 KiB)");
+	ret = vdi_srv_enter(set, &call, "QueryAvailableBuffers");
+	if (ret)
+		return ret;
+	if (vdi_srv_aborted(set)) {
+		ret = vdi_fail(VD_E_ABORT, "QueryAvailableBuffers: the set is "
+			       "aborted");
+		goto out_leave;
 	}
-	if (set->phase == VDI_SRV_CONFIGURABLE)
+	pthread_mutex_lock(&set->lock);
+	if (set->phase == VDI_SRV_CONNECTED)
+		ret = vdi_fail(VD_E_PROTOCOL, "QueryAvailableBuffers: before "
+			       "BeginConfiguration");
+	else if (set->phase == VDI_SRV_CONFIGURABLE)
 		*count = UINT32_MAX;	/* the area is not sized yet */
 	else
 		*count = vdi_buffers_count_fit(&set->bufs, size, alignment);
 	pthread_mutex_unlock(&set->lock);
-	return NOERROR;
+out_leave:
+	vdi_srv_leave(set, &call);
+	return ret;
 }
 
 VDI_EXPORT int vdi_server_request_buffers(vdi_server_set *set, uint32_t size,
 					  uint32_t alignment, uint32_t count)
 {
+	struct vdi_srv_call call;
+	uint64_t need;
 	uint32_t fit;
-	int ret = NOERROR;
+	int ret;
 
 	if (!set || !size || !count || !vdi_align_ok(alignment))
-		return vdi_fail(VD_E_INVALID, "RequestBuffers: bad argument");
+		return vdi_fail(VD_E_INVALID, "RequestBuffers: bad argument "
+				"(alignment: a power of two up to 64 KiB)");
+	ret = vdi_srv_enter(set, &call, "RequestBuffers");
+	if (ret)
+		return ret;
+	if (vdi_srv_aborted(set)) {
+		ret = vdi_fail(VD_E_ABORT, "RequestBuffers: the set is aborted");
+		goto out_leave;
+	}
 	pthread_mutex_lock(&set->lock);
 	switch (set->phase) {
 	case VDI_SRV_CONNECTED:
@@ -276,9 +426,22 @@ VDI_EXPORT int vdi_server_request_buffers(vdi_server_set *set, uint32_t size,
 			       "BeginConfiguration");
 		break;
 	case VDI_SRV_CONFIGURABLE:
-		set->requested += vdi_buffers_footprint(set->cfg.prefixZoneSize,
-							set->cfg.alignment,
-							size, alignment, count);
+		if (set->ended) {
+			ret = vdi_fail(VD_E_PROTOCOL, "RequestBuffers: the area "
+				       "is allocated; retry EndConfiguration");
+			break;
+		}
+		/* Saturates; the sum stays within what an area can be. */
+		need = vdi_buffers_footprint(set->cfg.prefixZoneSize,
+					     set->cfg.alignment, size,
+					     alignment, count);
+		if (need > VDI_AREA_MAX - set->requested) {
+			ret = vdi_fail(VD_E_MEMORY, "RequestBuffers: %u buffers "
+				       "of %u bytes would make the area larger "
+				       "than 4 GiB; not counted", count, size);
+			break;
+		}
+		set->requested += need;
 		break;
 	case VDI_SRV_READY:
 		/* The area is fixed once configured: say whether they fit. */
@@ -289,22 +452,21 @@ VDI_EXPORT int vdi_server_request_buffers(vdi_server_set *set, uint32_t size,
 		break;
 	}
 	pthread_mutex_unlock(&set->lock);
+out_leave:
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
-VDI_EXPORT int vdi_server_end_configuration(vdi_server_set *set)
+/*
+ * EndConfiguration's part in the module: the area is allocated and the
+ * configuration final there.  Once this succeeded it is never asked again:
+ * what fails later (mapping the area, ...) is retried alone.
+ */
+static int vdi_server_end_in_module(vdi_server_set *set)
 {
 	struct vdi_end_config arg = { 0 };
 	int ret;
 
-	if (!set)
-		return vdi_fail(VD_E_INVALID, "EndConfiguration: NULL set");
-	pthread_mutex_lock(&set->lock);
-	if (set->phase != VDI_SRV_CONFIGURABLE) {
-		ret = vdi_fail(VD_E_PROTOCOL, "EndConfiguration: not "
-			       "configuring");
-		goto out_unlock;
-	}
 	arg.area_size = set->requested;
 	if (!arg.area_size)	/* nothing requested: room for depth 4 */
 		arg.area_size = vdi_buffers_footprint(set->cfg.prefixZoneSize,
@@ -323,20 +485,50 @@ VDI_EXPORT int vdi_server_end_configuration(vdi_server_set *set)
 		/* Still configurable: the server declares its needs anew. */
 		if (ret == VD_E_MEMORY)
 			set->requested = 0;
+		return ret;
+	}
+	set->ended = true;
+	return NOERROR;
+}
+
+VDI_EXPORT int vdi_server_end_configuration(vdi_server_set *set)
+{
+	struct vdi_srv_call call;
+	int ret;
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "EndConfiguration: NULL set");
+	ret = vdi_srv_enter(set, &call, "EndConfiguration");
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&set->lock);
+	if (set->phase != VDI_SRV_CONFIGURABLE) {
+		ret = vdi_fail(VD_E_PROTOCOL, "EndConfiguration: not "
+			       "configuring");
 		goto out_unlock;
 	}
+	if (!set->ended) {
+		ret = vdi_server_end_in_module(set);
+		if (ret)
+			goto out_unlock;
+	}
+	/* From here a failure leaves the set configurable in the library
+	 * and ready in the module: a retry does only what is left. */
 	ret = vdi_server_read_config(set, &set->cfg);
 	if (ret)
 		goto out_unlock;
-	ret = vdi_area_map(&set->area, set->fd, set->cfg.bufferAreaSize);
-	if (ret)
-		goto out_unlock;
+	if (!set->area.base) {
+		ret = vdi_area_map(&set->area, set->fd, set->cfg.bufferAreaSize);
+		if (ret)
+			goto out_unlock;
+	}
 	ret = vdi_buffers_reset(&set->bufs, set->cfg.bufferAreaSize);
 	if (ret)
 		goto out_unlock;
-	set->phase = VDI_SRV_READY;
+	__atomic_store_n(&set->phase, VDI_SRV_READY, __ATOMIC_RELEASE);
 out_unlock:
 	pthread_mutex_unlock(&set->lock);
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
@@ -344,6 +536,7 @@ VDI_EXPORT int vdi_server_open_device(vdi_server_set *set, const char *name,
 				      vdi_server_device **out)
 {
 	struct vdi_open_device arg = { .flags = O_CLOEXEC };
+	struct vdi_srv_call call;
 	vdi_server_device *dev;
 	int fd, ret;
 
@@ -353,6 +546,11 @@ VDI_EXPORT int vdi_server_open_device(vdi_server_set *set, const char *name,
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return vdi_fail(VD_E_MEMORY, "OpenDevice: no memory");
+	ret = vdi_srv_enter(set, &call, "OpenDevice");
+	if (ret) {
+		free(dev);
+		return ret;
+	}
 	strcpy(arg.name, name);
 	pthread_mutex_lock(&set->lock);
 	fd = ioctl(set->fd, VDI_IOC_OPEN_DEVICE, &arg);
@@ -360,13 +558,26 @@ VDI_EXPORT int vdi_server_open_device(vdi_server_set *set, const char *name,
 		ret = vdi_from_errno(errno, "OpenDevice");
 		pthread_mutex_unlock(&set->lock);
 		free(dev);
-		return ret;
+		goto out_leave;
 	}
 	dev->set = set;
 	dev->fd = fd;
 	set->devs[set->ndevs++] = dev;
 	pthread_mutex_unlock(&set->lock);
 	*out = dev;
+out_leave:
+	vdi_srv_leave(set, &call);
+	return ret;
+}
+
+/* The set is READY and not aborted: NOERROR, else the code that says why. */
+static int vdi_srv_buffers_usable(vdi_server_set *set, const char *what)
+{
+	if (vdi_srv_aborted(set))
+		return vdi_fail(VD_E_ABORT, "%s: the set is aborted", what);
+	if (vdi_srv_phase(set) != VDI_SRV_READY)
+		return vdi_fail(VD_E_PROTOCOL, "%s: before EndConfiguration",
+				what);
 	return NOERROR;
 }
 
@@ -374,53 +585,88 @@ VDI_EXPORT int vdi_server_allocate_buffer(vdi_server_set *set,
 					  uint8_t **buffer, uint32_t size,
 					  uint32_t alignment)
 {
+	struct vdi_srv_call call;
 	uint64_t offset;
 	int ret;
 
 	if (!set || !buffer || !vdi_align_ok(alignment))
-		return vdi_fail(VD_E_INVALID, "AllocateBuffer: bad argument");
+		return vdi_fail(VD_E_INVALID, "AllocateBuffer: bad argument "
+				"(alignment: a power of two up to 64 KiB)");
 	*buffer = NULL;
-	pthread_mutex_lock(&set->lock);
-	if (set->phase != VDI_SRV_READY) {
-		pthread_mutex_unlock(&set->lock);
-		return vdi_fail(VD_E_PROTOCOL, "AllocateBuffer: before "
-				"EndConfiguration");
-	}
-	pthread_mutex_unlock(&set->lock);
-	ret = vdi_buffers_alloc(&set->bufs, size, alignment, &offset);
+	if (!size)
+		return vdi_fail(VD_E_INVALID, "AllocateBuffer: size 0");
+	ret = vdi_srv_enter(set, &call, "AllocateBuffer");
+	if (ret)
+		return ret;
+	ret = vdi_srv_buffers_usable(set, "AllocateBuffer");
+	if (!ret)
+		ret = vdi_buffers_alloc(&set->bufs, size, alignment, &offset);
 	if (!ret)
 		*buffer = set->area.base + offset;
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
 VDI_EXPORT int vdi_server_free_buffer(vdi_server_set *set, uint8_t *buffer,
 				      uint32_t size)
 {
-	if (!set || !vdi_area_holds(&set->area, buffer, size))
-		return vdi_fail(VD_E_INVALID, "FreeBuffer: not a buffer of "
-				"this set");
-	return vdi_buffers_free(&set->bufs, buffer - set->area.base, size);
+	struct vdi_srv_call call;
+	int ret;
+
+	if (!set)
+		return vdi_fail(VD_E_INVALID, "FreeBuffer: NULL set");
+	ret = vdi_srv_enter(set, &call, "FreeBuffer");
+	if (ret)
+		return ret;
+	if (vdi_srv_phase(set) != VDI_SRV_READY ||
+	    !vdi_area_holds(&set->area, buffer, size))
+		ret = vdi_fail(VD_E_INVALID, "FreeBuffer: not a buffer of "
+			       "this set");
+	else if (vdi_srv_aborted(set))
+		/* Close releases it. */
+		ret = vdi_fail(VD_E_ABORT, "FreeBuffer: the set is aborted");
+	else
+		ret = vdi_buffers_free(&set->bufs, buffer - set->area.base,
+				       size);
+	vdi_srv_leave(set, &call);
+	return ret;
 }
 
 VDI_EXPORT int vdi_server_is_shared_buffer(vdi_server_set *set,
 					   const uint8_t *buffer)
 {
-	if (!set || !vdi_area_holds(&set->area, buffer, 1))
+	struct vdi_srv_call call;
+	int ret = 0;
+
+	if (!set || vdi_srv_enter(set, &call, "IsSharedBuffer"))
 		return 0;
-	return vdi_buffers_is_allocated(&set->bufs, buffer - set->area.base);
+	if (vdi_srv_phase(set) == VDI_SRV_READY &&
+	    vdi_area_holds(&set->area, buffer, 1))
+		ret = vdi_buffers_is_allocated(&set->bufs,
+					       buffer - set->area.base);
+	vdi_srv_leave(set, &call);
+	return ret;
+}
+
+/* Call a command's routine, if it has one. */
+static void vdi_server_call_routine(VDS_Command *cmd)
+{
+	VDS_CompletionRoutine routine;
+
+	routine = (VDS_CompletionRoutine)(uintptr_t)cmd->completionRoutine;
+	if (routine)
+		routine(cmd);
 }
 
 static void vdi_server_deliver(const struct vdi_completion *c)
 {
 	VDS_Command *cmd = (VDS_Command *)(uintptr_t)c->cookie;
-	VDS_CompletionRoutine routine;
 
+	vdi_handoff_acquire(cmd);
 	cmd->completionCode = (int32_t)c->completion_code;
 	cmd->bytesTransferred = (int32_t)c->bytes_transferred;
 	cmd->outPosition = c->position;
-	routine = (VDS_CompletionRoutine)(uintptr_t)cmd->completionRoutine;
-	if (routine)
-		routine(cmd);
+	vdi_server_call_routine(cmd);
 }
 
 static int vdi_server_agent_loop(vdi_server_set *set)
@@ -453,16 +699,21 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 
 VDI_EXPORT int vdi_server_execute_completion_agent(vdi_server_set *set)
 {
+	struct vdi_srv_call call;
 	int ret;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "ExecuteCompletionAgent: NULL set");
+	ret = vdi_srv_enter(set, &call, "ExecuteCompletionAgent");
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&set->lock);
 	if (set->phase != VDI_SRV_READY || set->agent_running) {
+		ret = vdi_fail(VD_E_PROTOCOL, "ExecuteCompletionAgent: %s",
+			       set->agent_running ? "already running" :
+			       "before EndConfiguration");
 		pthread_mutex_unlock(&set->lock);
-		return vdi_fail(VD_E_PROTOCOL, "ExecuteCompletionAgent: %s",
-				set->agent_running ? "already running" :
-				"before EndConfiguration");
+		goto out_leave;
 	}
 	__atomic_store_n(&set->agent_running, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&set->agent_cv);
@@ -474,18 +725,26 @@ VDI_EXPORT int vdi_server_execute_completion_agent(vdi_server_set *set)
 	__atomic_store_n(&set->agent_running, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&set->agent_cv);
 	pthread_mutex_unlock(&set->lock);
+out_leave:
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
 /* Extra: wait until ExecuteCompletionAgent runs, so commands may be sent. */
 VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 {
+	struct vdi_srv_call call;
 	struct timespec until;
-	int ret = NOERROR, err = 0;
+	int ret, err = 0;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "WaitAgent: NULL set");
 	timeout = vdi_timeout(timeout);
+	if (timeout > VDI_WAIT_FOREVER_MS)
+		timeout = -1;
+	ret = vdi_srv_enter(set, &call, "WaitAgent");
+	if (ret)
+		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	if (timeout > 0) {
 		until.tv_sec += timeout / 1000;
@@ -496,7 +755,7 @@ VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 		}
 	}
 	pthread_mutex_lock(&set->lock);
-	while (!set->agent_running && err != ETIMEDOUT) {
+	while (!set->agent_running && !set->closing && err != ETIMEDOUT) {
 		if (!timeout)
 			err = ETIMEDOUT;
 		else if (timeout < 0)
@@ -505,10 +764,16 @@ VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 			err = pthread_cond_timedwait(&set->agent_cv, &set->lock,
 						     &until);
 	}
-	if (!set->agent_running)
+	if (set->agent_running)
+		ret = NOERROR;
+	else if (set->closing)
+		ret = vdi_fail(VD_E_ABORT, "WaitAgent: the set is being "
+			       "closed");
+	else
 		ret = vdi_fail(VD_E_TIMEOUT, "WaitAgent: the completion agent "
 			       "did not start");
 	pthread_mutex_unlock(&set->lock);
+	vdi_srv_leave(set, &call);
 	return ret;
 }
 
@@ -516,15 +781,13 @@ VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 static int vdi_send_failed(VDS_Command *cmd, int code, int32_t completion,
 			   const char *why)
 {
-	VDS_CompletionRoutine routine;
+	int ret = vdi_fail(code, "SendCommand: %s", why);
 
 	cmd->completionCode = completion;
 	cmd->bytesTransferred = 0;
 	cmd->outPosition = 0;
-	routine = (VDS_CompletionRoutine)(uintptr_t)cmd->completionRoutine;
-	if (routine)
-		routine(cmd);
-	return vdi_fail(code, "SendCommand: %s", why);
+	vdi_server_call_routine(cmd);
+	return ret;
 }
 
 /* The module's answer to a refused SEND, in VDI's terms. */
@@ -549,64 +812,73 @@ static int vdi_send_refused(VDS_Command *cmd, int err)
 	}
 }
 
+/*
+ * What the library itself refuses in a command before the module sees it:
+ * NOERROR (and its buffer offset), or the code, with *tell when the
+ * routine is to be told (only once every command before it is queued).
+ */
+static int vdi_send_check(vdi_server_set *set, VDS_Command *cmd,
+			  uint64_t *offset, bool *tell)
+{
+	*tell = false;
+	*offset = VDI_NO_BUFFER;
+	if (!cmd)
+		return VD_E_INVALID;
+	if (!__atomic_load_n(&set->agent_running, __ATOMIC_ACQUIRE)) {
+		*tell = true;
+		/* An abort ends the agent: say abort. */
+		return vdi_srv_aborted(set) ? VD_E_ABORT : VD_E_PROTOCOL;
+	}
+	if (!cmd->buffer)
+		return NOERROR;
+	if (!vdi_area_holds(&set->area, cmd->buffer, 0))
+		return VD_E_INVALID;
+	*offset = cmd->buffer - set->area.base;
+	return NOERROR;
+}
+
+/* Report what vdi_send_check() found in @cmd, the first command not sent. */
+static int vdi_send_bad(VDS_Command *cmd, int code)
+{
+	if (!cmd)
+		return vdi_fail(VD_E_INVALID, "SendCommand: NULL command");
+	if (code == VD_E_ABORT)
+		return vdi_send_failed(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED,
+				       "the set is aborted");
+	if (code == VD_E_PROTOCOL)
+		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
+				       "the completion agent is not running");
+	return vdi_fail(VD_E_INVALID, "SendCommand: buffer is not in the "
+			"set's area");
+}
+
 #define VDI_SEND_BATCH 64
 
-VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
-					VDS_Command **cmds, unsigned int count,
-					unsigned int *sent)
+static int vdi_send_loop(vdi_server_device *dev, VDS_Command **cmds,
+			 unsigned int count, unsigned int *sent)
 {
 	struct vdi_send s[VDI_SEND_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)s };
-	vdi_server_set *set;
+	vdi_server_set *set = dev->set;
 	VDS_Command *cmd;
 	unsigned int i;
-	int n, bad = NOERROR;
+	uint64_t off;
+	int n, bad;
+	bool tell;
 
-	if (!dev || !sent || (!cmds && count))
-		return vdi_fail(VD_E_INVALID, "SendCommand: NULL argument");
-	*sent = 0;
-	set = dev->set;
 	while (*sent < count) {
+		bad = NOERROR;
 		for (i = 0; i < VDI_SEND_BATCH && *sent + i < count; i++) {
 			cmd = cmds[*sent + i];
-			if (!cmd) {
-				bad = vdi_fail(VD_E_INVALID,
-					       "SendCommand: NULL command");
+			bad = vdi_send_check(set, cmd, &off, &tell);
+			if (bad)
 				break;
-			}
-			if (!__atomic_load_n(&set->agent_running,
-					     __ATOMIC_ACQUIRE)) {
-				struct pollfd pfd = { .fd = set->fd,
-						      .events = POLLIN };
-
-				/* An abort ends the agent: say abort. */
-				if (poll(&pfd, 1, 0) == 1 &&
-				    (pfd.revents & POLLERR))
-					bad = vdi_send_failed(cmd, VD_E_ABORT,
-						ERROR_OPERATION_ABORTED,
-						"the set is aborted");
-				else
-					bad = vdi_send_failed(cmd,
-						VD_E_PROTOCOL,
-						ERROR_INVALID_HANDLE,
-						"the completion agent is "
-						"not running");
-				break;
-			}
 			s[i].cookie = (uintptr_t)cmd;
 			s[i].code = (uint32_t)cmd->commandCode;
 			s[i].size = (uint32_t)cmd->size;
 			s[i].position = cmd->inPosition;
-			s[i].buf_offset = VDI_NO_BUFFER;
-			if (!cmd->buffer)
-				continue;
-			if (!vdi_area_holds(&set->area, cmd->buffer, 0)) {
-				bad = vdi_fail(VD_E_INVALID, "SendCommand: "
-					       "buffer is not in the set's "
-					       "area");
-				break;
-			}
-			s[i].buf_offset = cmd->buffer - set->area.base;
+			s[i].buf_offset = off;
+			vdi_handoff_release(cmd);
 		}
 		if (i) {
 			b.count = i;
@@ -617,10 +889,31 @@ VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
 			if ((unsigned int)n < i)
 				continue;	/* the next call says why */
 		}
+		/* Every command before it is queued: now it fails, alone. */
 		if (bad)
-			return bad;
+			return vdi_send_bad(cmds[*sent], bad);
 	}
 	return NOERROR;
+}
+
+VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
+					VDS_Command **cmds, unsigned int count,
+					unsigned int *sent)
+{
+	struct vdi_srv_call call;
+	int ret;
+
+	if (!dev || !sent || (!cmds && count))
+		return vdi_fail(VD_E_INVALID, "SendCommand: NULL argument");
+	*sent = 0;
+	if (vdi_srv_enter_closing(dev->set, &call)) {
+		/* Close aborts the set: the first command is told so. */
+		ret = count ? vdi_send_bad(cmds[0], VD_E_ABORT) : NOERROR;
+	} else {
+		ret = vdi_send_loop(dev, cmds, count, sent);
+	}
+	vdi_srv_leave(dev->set, &call);
+	return ret;
 }
 
 VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
@@ -635,20 +928,34 @@ VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
 
 VDI_EXPORT int vdi_server_close_device(vdi_server_device *dev)
 {
+	struct vdi_srv_call call;
+	int ret;
+
 	if (!dev)
 		return vdi_fail(VD_E_INVALID, "CloseDevice: NULL device");
+	ret = vdi_srv_enter(dev->set, &call, "CloseDevice");
+	if (ret)
+		return ret;
 	if (ioctl(dev->fd, VDI_IOC_CLOSE_DEVICE, &(struct vdi_ctl){ 0 }) < 0)
-		return vdi_from_errno(errno, "CloseDevice");
-	return NOERROR;
+		ret = vdi_from_errno(errno, "CloseDevice");
+	vdi_srv_leave(dev->set, &call);
+	return ret;
 }
 
 VDI_EXPORT int vdi_server_signal_abort(vdi_server_set *set)
 {
+	struct vdi_srv_call call;
+	int ret;
+
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "SignalAbort: NULL set");
+	ret = vdi_srv_enter(set, &call, "SignalAbort");
+	if (ret)
+		return NOERROR;		/* Close aborts it anyway */
 	if (ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 }) < 0)
-		return vdi_from_errno(errno, "SignalAbort");
-	return NOERROR;
+		ret = vdi_from_errno(errno, "SignalAbort");
+	vdi_srv_leave(set, &call);
+	return ret;
 }
 
 /* Whether a device is neither closed nor ended by an abort (no EPOLLHUP). */
@@ -667,18 +974,40 @@ static bool vdi_server_devices_open(vdi_server_set *set)
 
 VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 {
+	struct vdi_srv_call call;
 	unsigned int i;
 	int ret = NOERROR;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "Close: NULL set");
+	/* Waiting for the calls inside would wait for this one. */
+	if (vdi_srv_inside(set))
+		return vdi_fail(VD_E_PROTOCOL, "Close: called inside a call of "
+				"this set (a completion routine); nothing done, "
+				"Close it from another thread");
+	/* Counted while it looks, so that another Close waits for it. */
+	if (vdi_srv_enter_closing(set, &call)) {
+		vdi_srv_leave(set, &call);
+		return vdi_fail(VD_E_PROTOCOL, "Close: already closing");
+	}
 	pthread_mutex_lock(&set->lock);
+	if (set->closing) {
+		pthread_mutex_unlock(&set->lock);
+		vdi_srv_leave(set, &call);
+		return vdi_fail(VD_E_PROTOCOL, "Close: already closing");
+	}
+	__atomic_store_n(&set->closing, true, __ATOMIC_SEQ_CST);
+	/* This call is not one to wait for. */
+	vdi_srv_calls = call.outer;
+	__atomic_sub_fetch(&set->users, 1, __ATOMIC_SEQ_CST);
 	if (vdi_server_devices_open(set))
 		ret = vdi_fail(VD_E_PROTOCOL, "Close: devices still open; "
 			       "the set was aborted");
 	/* Harmless after the normal end; otherwise it ends the agent. */
 	ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
-	while (set->agent_running)
+	pthread_cond_broadcast(&set->agent_cv);
+	/* The agent, WaitAgent and every other call of another thread. */
+	while (__atomic_load_n(&set->users, __ATOMIC_SEQ_CST))
 		pthread_cond_wait(&set->agent_cv, &set->lock);
 	pthread_mutex_unlock(&set->lock);
 

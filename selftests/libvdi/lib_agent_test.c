@@ -9,6 +9,8 @@
  */
 #include "lib_test_util.h"
 
+#include <limits.h>
+
 static void end_normally(struct __test_metadata *_metadata, struct lt_pair *p)
 {
 	unsigned int i;
@@ -1093,6 +1095,200 @@ TEST(clear_error_failing_keeps_io_error)
 	EXPECT_VD(NOERROR, vdi_server_close(p.set));
 	p.set = NULL;
 	EXPECT_VD(NOERROR, lt_rc_call(&p.rc, RC_CLOSE, 0, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+}
+
+/* ------------------------------------------------------------------ */
+/* Huge timeouts, Close from a routine, a batch the agent leaves      */
+
+TEST(wait_agent_huge_timeouts_wait)
+{
+	static const int64_t forever[] = {
+		INT64_MAX, LONG_MAX, INT64_MAX - 999, (int64_t)1 << 62,
+		0xffffffffLL, INT64_MAX / 1000 + 1, 9223372036854775LL,
+	};
+	struct lt_pair_opts o;
+	struct lt_agent late;
+	struct lt_pair p;
+	unsigned int i;
+	int64_t t0, dt;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.no_agent = true;
+	for (i = 0; i < sizeof(forever) / sizeof(forever[0]); i++) {
+		ASSERT_EQ(0, lt_pair_setup(&p, "waithuge", &o));
+		memset(&late, 0, sizeof(late));
+		late.set = p.set;
+		late.ret = -1;
+		ASSERT_EQ(0, pthread_create(&late.th, NULL, late_agent, &late));
+		t0 = lt_now_us();
+		r = vdi_server_wait_agent(p.set, forever[i]);
+		dt = lt_now_us() - t0;
+		EXPECT_EQ(NOERROR, r) {
+			TH_LOG("timeout %lld: %s after %lld us", (long long)
+			       forever[i], lt_code(r), (long long)dt);
+		}
+		EXPECT_LE(150000, dt);
+		EXPECT_VD(NOERROR, vdi_server_signal_abort(p.set));
+		pthread_join(late.th, NULL);
+		EXPECT_VD(VD_E_ABORT, late.ret);
+		EXPECT_EQ(0, lt_pair_teardown(&p));
+	}
+}
+
+static vdi_server_set *close_in_routine_set;
+static int close_in_routine_id = -1, close_in_routine_ret = 1;
+
+static void close_hook(struct lt_cmd *c)
+{
+	if (c->id == close_in_routine_id && close_in_routine_set) {
+		close_in_routine_ret = vdi_server_close(close_in_routine_set);
+		close_in_routine_id = -1;
+	}
+}
+
+TEST(close_from_an_agent_routine_is_protocol)
+{
+	struct lt_pair_opts o;
+	struct lt_cmd c;
+	struct lt_pair p;
+
+	memset(&o, 0, sizeof(o));
+	ASSERT_EQ(0, lt_pair_setup(&p, "closeagt", &o));
+	close_in_routine_set = p.set;
+	lt_set_hook(close_hook);
+	/* Close would wait for the agent, that is for itself. */
+	close_in_routine_ret = 1;
+	close_in_routine_id = 1;
+	lt_cmd_init(&c, 1, VDC_Flush, 0, 0);
+	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &c));
+	ASSERT_VD(NOERROR, lt_rc_serve(&p.rc, 0, 1, -1, -1, 1000, NULL));
+	ASSERT_EQ(0, lt_wait_calls(1, 3000));
+	lt_set_hook(NULL);
+	EXPECT_VD(VD_E_PROTOCOL, close_in_routine_ret);
+	expect_agent_done(_metadata, &p, &c, 0, 0, 7);
+	/* Nothing was released: the set goes on to its normal end. */
+	ASSERT_FALSE(lt_agent_done(&p.agent, 0));
+	end_normally(_metadata, &p);
+}
+
+TEST(close_from_a_send_routine_is_protocol)
+{
+	struct lt_pair_opts o;
+	struct lt_cmd c[2];
+	struct lt_pair p;
+
+	memset(&o, 0, sizeof(o));
+	o.no_agent = true;
+	ASSERT_EQ(0, lt_pair_setup(&p, "closesnd", &o));
+	close_in_routine_set = p.set;
+	lt_set_hook(close_hook);
+	/* A routine run by SendCommand itself (no agent yet): the set is in
+	 * use by the SendCommand that runs it. */
+	close_in_routine_ret = 1;
+	close_in_routine_id = 0;
+	lt_cmd_init(&c[0], 0, VDC_Flush, 0, 0);
+	EXPECT_VD(VD_E_PROTOCOL, lt_send_cmd(p.dev[0], &c[0]));
+	lt_set_hook(NULL);
+	EXPECT_EQ(1, c[0].calls);
+	EXPECT_VD(VD_E_PROTOCOL, close_in_routine_ret);
+	/* Nothing was released. */
+	ASSERT_EQ(0, lt_agent_start(&p.agent, p.set));
+	lt_cmd_init(&c[1], 1, VDC_Flush, 0, 0);
+	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &c[1]));
+	ASSERT_VD(NOERROR, lt_rc_serve(&p.rc, 0, 1, -1, -1, 1000, NULL));
+	ASSERT_EQ(0, lt_wait_calls(2, 3000));
+	expect_agent_done(_metadata, &p, &c[1], 0, 0, 7);
+	end_normally(_metadata, &p);
+}
+
+/*
+ * A batch send that reads its command array across a page that faults:
+ * the fault handler aborts the set and waits until the agent returned, so
+ * the agent stops after the batch's first commands were checked and
+ * before the next one is.
+ */
+static struct lt_pair *fault_pair;
+static uint8_t *fault_page;
+static size_t fault_len;
+static int fault_hits;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = (uint8_t *)si->si_addr;
+	struct pollfd pfd;
+
+	(void)sig;
+	(void)uc;
+	if (a < fault_page || a >= fault_page + fault_len) {
+		signal(SIGSEGV, SIG_DFL);
+		return;			/* a real fault: die of it */
+	}
+	fault_hits++;
+	vdi_server_signal_abort(fault_pair->set);
+	pfd.fd = fault_pair->agent.pipe[0];
+	pfd.events = POLLIN;
+	poll(&pfd, 1, 5000);
+	mprotect(fault_page, fault_len, PROT_READ | PROT_WRITE);
+}
+
+TEST(batch_send_whose_agent_stops_calls_one_routine)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct sigaction sa, old;
+	struct lt_pair_opts o;
+	VDS_Command **v;
+	struct lt_cmd c[6];
+	struct lt_pair p;
+	unsigned int sent = 99;
+	uint8_t *mem;
+	int i, r;
+
+	memset(&o, 0, sizeof(o));
+	o.depth = 16;
+	ASSERT_EQ(0, lt_pair_setup(&p, "batchstop", &o));
+	mem = (uint8_t *)mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	/* v[0..2] at the end of the first page, v[3..5] on the second. */
+	v = (VDS_Command **)(mem + pg) - 3;
+	for (i = 0; i < 6; i++) {
+		lt_cmd_init(&c[i], i, VDC_Flush, 0, i);
+		v[i] = &c[i].cmd;
+	}
+	fault_pair = &p;
+	fault_page = mem + pg;
+	fault_len = pg;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGSEGV, &sa, &old));
+	ASSERT_EQ(0, mprotect(fault_page, fault_len, PROT_NONE));
+	lt_in_send = 1;
+	r = vdi_server_send_commands(p.dev[0], v, 6, &sent);
+	lt_in_send = 0;
+	sigaction(SIGSEGV, &old, NULL);
+	EXPECT_EQ(1, fault_hits);
+	ASSERT_TRUE(lt_agent_done(&p.agent, 3000));
+	EXPECT_VD(VD_E_ABORT, p.agent.ret);
+	/* Nothing was queued: the first command reports the abort, the
+	 * others are untouched. */
+	EXPECT_VD(VD_E_ABORT, r);
+	EXPECT_EQ(0U, sent);
+	expect_sync_failure(_metadata, &c[0], ERROR_OPERATION_ABORTED);
+	for (i = 1; i < 6; i++) {
+		EXPECT_EQ(0, c[i].calls) {
+			TH_LOG("command %d: routine called %d times, code %d",
+			       i, c[i].calls, c[i].code);
+		}
+	}
+	EXPECT_EQ(1, lt_calls());
+	munmap(mem, 2 * pg);
+	/* The abort ended the devices: Close has nothing to complain of. */
+	EXPECT_VD(NOERROR, vdi_server_close(p.set));
+	p.set = NULL;
 	EXPECT_EQ(0, lt_pair_teardown(&p));
 }
 

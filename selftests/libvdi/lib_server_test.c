@@ -9,6 +9,8 @@
  */
 #include "lib_test_util.h"
 
+#include <sys/resource.h>
+
 #define WR_RD		(VDF_WriteMedia | VDF_ReadMedia)
 
 static bool aligned(const void *p, uint32_t a)
@@ -911,6 +913,204 @@ TEST(close_codes)
 	p.set = NULL;
 	EXPECT_VD(VD_E_ABORT, lt_rc_call(&p.rc, RC_GETCONFIG, 0, 0, 0, 0, -1,
 					 NULL));
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+}
+
+/* ------------------------------------------------------------------ */
+/* Alignment above 64 KiB, aborted sets, huge requests, late failures  */
+
+TEST(alignment_over_64k_is_invalid)
+{
+	static const uint32_t big[] = { 131072, 1U << 20, 1U << 31 };
+	uint8_t *b = NULL;
+	uint32_t n = 7;
+	struct lt_pair p;
+	unsigned int i;
+
+	/* The area starts on a 64 KiB boundary in every process: a larger
+	 * alignment cannot hold for both sides, so it is refused. */
+	ASSERT_EQ(0, lt_pair_spawn(&p, "al128k"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		EXPECT_VD(VD_E_INVALID, vdi_server_request_buffers(p.set, 4096,
+								   big[i], 1));
+		EXPECT_VD(VD_E_INVALID, vdi_server_query_available_buffers(
+			p.set, 4096, big[i], &n));
+	}
+	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 4096, 65536, 4));
+	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 65536, 0, 4));
+	ASSERT_VD(NOERROR, vdi_server_end_configuration(p.set));
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		b = NULL;
+		EXPECT_VD(VD_E_INVALID, vdi_server_allocate_buffer(p.set, &b,
+								   4096,
+								   big[i]));
+		EXPECT_TRUE(b == NULL) {
+			TH_LOG("alignment %u gave %p (%s aligned)", big[i], b,
+			       aligned(b, big[i]) ? "" : "NOT");
+		}
+		EXPECT_VD(VD_E_INVALID, vdi_server_request_buffers(p.set, 4096,
+								   big[i], 1));
+		EXPECT_VD(VD_E_INVALID, vdi_server_query_available_buffers(
+			p.set, 4096, big[i], &n));
+	}
+	/* 64 KiB itself: granted, for real. */
+	for (i = 0; i < 4; i++) {
+		ASSERT_VD(NOERROR, vdi_server_allocate_buffer(p.set, &b, 4096,
+							      65536));
+		EXPECT_TRUE(aligned(b, 65536));
+	}
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+}
+
+TEST(buffer_calls_in_an_aborted_set_are_abort)
+{
+	uint8_t *b = NULL, *b2 = NULL;
+	struct lt_pair p;
+	uint32_t n = 0;
+
+	/* Aborted while configurable. */
+	ASSERT_EQ(0, lt_pair_spawn(&p, "bufab1"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	ASSERT_VD(NOERROR, lt_rc_call(&p.rc, RC_ABORT, 0, 0, 0, 0, 0, NULL));
+	EXPECT_VD(VD_E_ABORT, vdi_server_request_buffers(p.set, 65536, 0, 2));
+	EXPECT_VD(VD_E_ABORT, vdi_server_query_available_buffers(p.set, 65536,
+								 0, &n));
+	EXPECT_VD(VD_E_ABORT, vdi_server_end_configuration(p.set));
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+
+	/* Aborted once ready, with a buffer allocated. */
+	ASSERT_EQ(0, lt_pair_spawn(&p, "bufab2"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 65536, 0, 2));
+	ASSERT_VD(NOERROR, vdi_server_end_configuration(p.set));
+	ASSERT_VD(NOERROR, vdi_server_allocate_buffer(p.set, &b, 65536, 0));
+	ASSERT_VD(NOERROR, lt_rc_call(&p.rc, RC_ABORT, 0, 0, 0, 0, 0, NULL));
+	EXPECT_VD(VD_E_ABORT, vdi_server_allocate_buffer(p.set, &b2, 65536, 0));
+	EXPECT_TRUE(b2 == NULL);
+	EXPECT_VD(VD_E_ABORT, vdi_server_request_buffers(p.set, 65536, 0, 1));
+	EXPECT_VD(VD_E_ABORT, vdi_server_query_available_buffers(p.set, 65536,
+								 0, &n));
+	EXPECT_VD(VD_E_ABORT, vdi_server_free_buffer(p.set, b, 65536));
+	/* A bad argument is still VD_E_INVALID. */
+	EXPECT_VD(VD_E_INVALID, vdi_server_allocate_buffer(p.set, &b2, 0, 0));
+	/* Close releases the buffer anyway. */
+	EXPECT_VD(NOERROR, vdi_server_close(p.set));
+	p.set = NULL;
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+
+	/* The server's own SignalAbort, too. */
+	ASSERT_EQ(0, lt_pair_spawn(&p, "bufab3"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	ASSERT_VD(NOERROR, vdi_server_end_configuration(p.set));
+	ASSERT_VD(NOERROR, vdi_server_signal_abort(p.set));
+	EXPECT_VD(VD_E_ABORT, vdi_server_allocate_buffer(p.set, &b2, 4096, 0));
+	EXPECT_VD(VD_E_ABORT, vdi_server_request_buffers(p.set, 4096, 0, 1));
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+}
+
+TEST(request_buffers_sum_does_not_overflow)
+{
+	struct lt_pair p;
+	VDConfig c;
+	int r1, r2;
+
+	ASSERT_EQ(0, lt_pair_spawn(&p, "reqovf"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	/*
+	 * Each such buffer needs 0xffff0001 + 65535 = 2^32 bytes: 2^32 - 1
+	 * of them and one more are 2^64, which wraps a 64-bit sum to 0.
+	 * Neither can ever be met: VD_E_MEMORY at once, not counted.
+	 */
+	r1 = vdi_server_request_buffers(p.set, 0xffff0001U, 65536, 0xffffffffU);
+	r2 = vdi_server_request_buffers(p.set, 0xffff0001U, 65536, 1);
+	EXPECT_VD(VD_E_MEMORY, r1);
+	EXPECT_VD(VD_E_MEMORY, r2);
+	/* The product alone wraps too: (2^32 + 510) x (2^32 - 1). */
+	EXPECT_VD(VD_E_MEMORY, vdi_server_request_buffers(p.set, 0xffffffffU,
+							  0, 0xffffffffU));
+	/* What the server then needs for real is what the area holds. */
+	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 65536, 0, 4));
+	ASSERT_VD(NOERROR, vdi_server_end_configuration(p.set));
+	ASSERT_VD(NOERROR, vdi_server_get_configuration(p.set, &c));
+	EXPECT_LE(4U * 65536, c.bufferAreaSize);
+	EXPECT_GT(1U << 20, c.bufferAreaSize) {
+		TH_LOG("area %u: the failed requests were counted",
+		       c.bufferAreaSize);
+	}
+	EXPECT_EQ(0, lt_pair_teardown(&p));
+}
+
+/* Address space in use by this process, from /proc/self/status (bytes). */
+static uint64_t vm_size(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+TEST(end_configuration_late_failure_can_be_retried)
+{
+	struct rlimit old, low;
+	uint8_t *b = NULL;
+	struct lt_pair p;
+	struct lt_msg m;
+	VDConfig c;
+	int r;
+
+	ASSERT_EQ(0, lt_pair_spawn(&p, "endlate"));
+	ASSERT_VD(NOERROR, lt_rc_create(&p.rc, 1, 0, 0, 0, 0));
+	ASSERT_VD(NOERROR, vdi_server_open(&p.set, NULL, p.name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(p.set, WR_RD, 0, 512,
+							  65536, 0));
+	/* 32 MiB: the module allocates it, but this process cannot map it
+	 * under an address-space limit of what it uses now plus 4 MiB. */
+	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 65536, 0, 512));
+	ASSERT_EQ(0, getrlimit(RLIMIT_AS, &old));
+	low = old;
+	low.rlim_cur = vm_size() + (4 << 20);
+	ASSERT_LT(low.rlim_cur, old.rlim_cur);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &low));
+	r = vdi_server_end_configuration(p.set);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &old));
+	ASSERT_VD(VD_E_MEMORY, r);
+	EXPECT_VD(VD_E_PROTOCOL, vdi_server_allocate_buffer(p.set, &b, 4096,
+							    0));
+	/* With the limit gone, the retry completes the configuration. */
+	r = vdi_server_end_configuration(p.set);
+	ASSERT_VD(NOERROR, r);
+	ASSERT_VD(NOERROR, vdi_server_get_configuration(p.set, &c));
+	EXPECT_LE(32U << 20, c.bufferAreaSize);
+	EXPECT_VD(NOERROR, lt_rc_call(&p.rc, RC_GETCONFIG, 0, 0, 0, 0, 1000,
+				      &m));
+	EXPECT_EQ((int32_t)c.bufferAreaSize, m.a[4]);
+	ASSERT_VD(NOERROR, vdi_server_allocate_buffer(p.set, &b, 65536, 0));
+	memset(b, 0x5a, 65536);
+	EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b, 65536));
+	EXPECT_VD(VD_E_PROTOCOL, vdi_server_end_configuration(p.set));
 	EXPECT_EQ(0, lt_pair_teardown(&p));
 }
 
