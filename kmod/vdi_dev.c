@@ -9,7 +9,9 @@
  * stale or forged completion is refused rather than applied.
  */
 #include <linux/anon_inodes.h>
+#include <linux/bits.h>
 #include <linux/file.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -482,9 +484,12 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		return -ECONNABORTED;
 	if (devi >= set->device_count)
 		return -ESTALE;
+	/* The indices come from user space: no speculation past the checks. */
+	devi = array_index_nospec(devi, set->device_count);
 	dev = &set->devs[devi];
 	if ((only && dev != only) || !dev->slots || sloti >= set->queue_depth)
 		return -ESTALE;
+	sloti = array_index_nospec(sloti, set->queue_depth);
 	slot = &dev->slots[sloti];
 	if (slot->state != VDI_SLOT_HELD || slot->gen != VDI_TAG_GEN(d->tag))
 		return -ESTALE;
