@@ -373,7 +373,8 @@ static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 	if (dev->state == VDI_DEV_IO_ERROR && dev->nheld)
 		return 0;
 	list_for_each_entry_safe(slot, tmp, &dev->queue, node) {
-		if (n == max)
+		/* In IO-ERROR the queue holds ClearErrors: one at a time. */
+		if (n == max || (n && dev->state == VDI_DEV_IO_ERROR))
 			break;
 		slot->state = VDI_SLOT_HELD;
 		list_del_init(&slot->node);
@@ -415,6 +416,8 @@ static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
 	}
 	spin_unlock(&set->lock);
 	wake_up_interruptible(&set->cmpl_wq);
+	/* Pollers and other takers slept while these were being copied. */
+	wake_up_interruptible(&dev->cmd_wq);
 }
 
 static bool vdi_dev_cmd_ready(struct vdi_set *set, struct vdi_device *dev)
@@ -471,9 +474,13 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 	}
 }
 
-/* Apply one completion; the caller holds the lock and wakes the agent. */
+/*
+ * Apply one completion; the caller holds the lock and wakes the agent, and
+ * the devices set in @wake: those in IO-ERROR before or after, where the
+ * client may now take a ClearError, or see the device active again.
+ */
 static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
-			    const struct vdi_done *d)
+			    const struct vdi_done *d, u64 *wake)
 {
 	u32 devi = VDI_TAG_DEV(d->tag), sloti = VDI_TAG_SLOT(d->tag);
 	struct vdi_device *dev;
@@ -497,6 +504,8 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		return -EINVAL;
 
 	dev->nheld--;
+	if (dev->state == VDI_DEV_IO_ERROR || d->completion_code)
+		*wake |= BIT_ULL(devi);
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
 			d->position);
 	if (d->completion_code) {
@@ -509,20 +518,6 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		dev->state = VDI_DEV_ACTIVE;
 	}
 	return 0;
-}
-
-/* Whether @only (or any device of the set, for NULL) is in IO-ERROR. */
-static bool vdi_set_has_io_error(struct vdi_set *set, struct vdi_device *only)
-{
-	u32 i;
-
-	lockdep_assert_held(&set->lock);
-	if (only)
-		return only->state == VDI_DEV_IO_ERROR;
-	for (i = 0; i < set->device_count; i++)
-		if (set->devs[i].state == VDI_DEV_IO_ERROR)
-			return true;
-	return false;
 }
 
 /**
@@ -541,7 +536,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
 	struct vdi_done in[VDI_CHUNK];
 	unsigned int total = 0, n, i;
-	bool io_error;
+	u64 wake;
 	int ret = 0;
 
 	while (total < b->count && !ret) {
@@ -550,24 +545,23 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 			ret = -EFAULT;
 			break;
 		}
+		wake = 0;
 		spin_lock(&set->lock);
 		for (i = 0; i < n; i++) {
-			ret = vdi_complete_one(set, only, &in[i]);
+			ret = vdi_complete_one(set, only, &in[i], &wake);
 			if (ret)
 				break;
 		}
 		/* Progress for the watchdog: once per call is precise enough. */
 		if (i && set->config.server_timeout)
 			set->last_progress = ktime_get();
-		/* In IO-ERROR, a queued ClearError may have become available. */
-		io_error = vdi_set_has_io_error(set, only);
 		spin_unlock(&set->lock);
-		if (i) {
+		if (i)
 			wake_up_interruptible(&set->cmpl_wq);
-			if (io_error && only)
-				wake_up_interruptible(&only->cmd_wq);
-			else if (io_error)
-				vdi_set_wake_all(set);
+		/* A ClearError may have become available, or the device active. */
+		while (wake) {
+			wake_up_interruptible(&set->devs[__ffs64(wake)].cmd_wq);
+			wake &= wake - 1;
 		}
 		total += i;
 	}

@@ -698,6 +698,8 @@ static void vdi_set_unreap(struct vdi_set *set, struct list_head *local,
 			slot->state = VDI_SLOT_DONE;
 		list_splice_init(local, &set->done);
 		spin_unlock(&set->lock);
+		/* Pollers of the agent slept while these were being copied. */
+		wake_up_interruptible(&set->cmpl_wq);
 		return;
 	}
 	list_for_each_entry_safe(slot, tmp, local, node) {
