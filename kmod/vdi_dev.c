@@ -142,8 +142,9 @@ static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev)
 
 static const struct file_operations vdi_device_fops;
 
+/* Open @name for @role; *named tells whether this bound the name. */
 static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
-			const char *name, struct vdi_device **out)
+			const char *name, struct vdi_device **out, bool *named)
 {
 	bool server = role == VDI_ROLE_SERVER;
 	struct vdi_device *dev = NULL;
@@ -164,10 +165,12 @@ static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
 	for (i = 0; i < set->device_count && !dev; i++)
 		if (!strcmp(set->devs[i].name, name))
 			dev = &set->devs[i];
+	*named = false;
 	for (i = 1; i < set->device_count && !dev; i++)
 		if (!set->devs[i].name[0]) {
 			dev = &set->devs[i];
 			strscpy(dev->name, name, sizeof(dev->name));
+			*named = true;
 		}
 	if (!dev)
 		return -ENOENT;
@@ -183,8 +186,13 @@ static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
 	return 0;
 }
 
+/*
+ * Undo vdi_dev_bind() for an open that failed later.  A name it bound goes
+ * too, unless the other side opened the device meanwhile: a name is only
+ * kept by an open that succeeds (open flags are never cleared otherwise).
+ */
 static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
-			   enum vdi_role role)
+			   enum vdi_role role, bool named)
 {
 	spin_lock(&set->lock);
 	if (role == VDI_ROLE_SERVER) {
@@ -194,6 +202,8 @@ static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
 		dev->client_open = false;
 		set->client_devs_open--;
 	}
+	if (named && !dev->server_open && !dev->client_open)
+		dev->name[0] = '\0';
 	spin_unlock(&set->lock);
 }
 
@@ -213,6 +223,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 	struct vdi_device *dev;
 	struct vdi_file *dvf;
 	struct file *file;
+	bool named = false;
 	int fd, ret;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
@@ -231,7 +242,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 		return -ENOMEM;
 
 	spin_lock(&set->lock);
-	ret = vdi_dev_bind(set, vf->role, arg.name, &dev);
+	ret = vdi_dev_bind(set, vf->role, arg.name, &dev, &named);
 	spin_unlock(&set->lock);
 	if (ret)
 		goto out_free;
@@ -262,7 +273,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 out_put_fd:
 	put_unused_fd(fd);
 out_unbind:
-	vdi_dev_unbind(set, dev, vf->role);
+	vdi_dev_unbind(set, dev, vf->role, named);
 out_free:
 	kfree(dvf);
 	return ret;

@@ -271,7 +271,7 @@ static __poll_t vdi_poll(struct file *file, poll_table *wait)
 	__poll_t mask = 0;
 
 	if (!set)
-		return 0;
+		return EPOLLERR;	/* no role: nothing will ever happen */
 
 	if (vf->role == VDI_ROLE_SERVER)
 		poll_wait(file, &set->cmpl_wq, wait);
