@@ -450,9 +450,9 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 	struct vdi_set *set = vf->set;
 	struct vdi_device *dev = vf->dev;
 	struct vdi_command out[VDI_CHUNK];
-	bool last_look = !b->timeout_ms;
+	bool last_look = !b->timeout_ms, watching = false;
 	unsigned int total = 0;
-	int n, ret;
+	int n, ret, flushes = 0;
 
 	for (;;) {
 		spin_lock(&set->lock);
@@ -476,12 +476,20 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 			return n;
 		if (last_look)
 			return -ETIMEDOUT;
-		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev),
-				     deadline);
-		if (ret == -EINTR)
-			return ret;
+		if (!watching) {
+			ret = vdi_file_watch(vf, &flushes);
+			if (ret)
+				return ret;
+			watching = true;
+		}
+		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev) ||
+				     vdi_file_closed(vf, flushes), deadline);
+		if (vdi_file_closed(vf, flushes))
+			return -EBADF;	/* the commands stay queued */
 		if (ret == -ETIMEDOUT)
 			last_look = true;
+		else if (ret)
+			return ret;
 	}
 }
 
@@ -690,9 +698,21 @@ static int vdi_dev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* close() of a device fd: wake its waiters (see vdi_file_watch()). */
+static int vdi_dev_flush(struct file *file, fl_owner_t id)
+{
+	struct vdi_file *vf = file->private_data;
+
+	atomic_inc(&vf->flushes);
+	wake_up_interruptible_all(&vf->dev->cmd_wq);
+	wake_up_interruptible_all(&vf->dev->space_wq);
+	return 0;
+}
+
 static const struct file_operations vdi_device_fops = {
 	.owner		= THIS_MODULE,
 	.release	= vdi_dev_release,
+	.flush		= vdi_dev_flush,
 	.unlocked_ioctl	= vdi_dev_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= vdi_dev_poll,

@@ -247,7 +247,7 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return ret;
 		if (role != VDI_ROLE_SERVER)
 			return -EPROTO;
-		return vdi_set_wait_completions(set, &b);
+		return vdi_set_wait_completions(vf, &b);
 	case VDI_IOC_COMPLETE:
 		ret = vdi_ioctl_batch(uarg, &b, false);
 		if (ret)
@@ -328,6 +328,7 @@ static const struct file_operations vdi_fops = {
 	.owner		= THIS_MODULE,
 	.open		= vdi_open,
 	.release	= vdi_release,
+	.flush		= vdi_set_flush,
 	.unlocked_ioctl	= vdi_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= vdi_poll,

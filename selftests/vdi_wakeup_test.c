@@ -981,6 +981,7 @@ TEST(close_wakes_a_thread_in_get_config)
 	char name[VDI_NAME_MAX];
 	struct vdi_get_config g;
 	struct vdi_waiter w;
+	struct poller pl;
 	int c;
 
 	vdi_make_name(name, "closecfg");
@@ -989,9 +990,15 @@ TEST(close_wakes_a_thread_in_get_config)
 	memset(&g, 0, sizeof(g));
 	g.timeout_ms = -1;
 	ASSERT_EQ(0, vdi_waiter_start(&w, c, VDI_IOC_GET_CONFIG, &g));
+	ASSERT_EQ(0, poller_start(&pl, c, false, W_LONG_MS));
 	EXPECT_FALSE(vdi_waiter_done(&w, 200));
+	EXPECT_FALSE(poller_done(&pl, 0));
 	close(c);
 	EXPECT_TRUE(vdi_waiter_done(&w, VDI_PROMPT_MS));
+	/* A poll() of the closed fd wakes too, and finds it gone. */
+	EXPECT_TRUE(poller_done(&pl, VDI_PROMPT_MS));
+	ASSERT_TRUE(poller_done(&pl, 5000));
+	EXPECT_EQ(POLLNVAL, pl.ret);
 	if (!vdi_waiter_done(&w, 0)) {
 		int s = vdi_open_server(name);
 
