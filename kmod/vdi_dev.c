@@ -483,8 +483,8 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 			watching = true;
 		}
 		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev) ||
-				     vdi_file_closed(vf, flushes), deadline);
-		if (vdi_file_closed(vf, flushes))
+				     vdi_file_closed(vf, &flushes), deadline);
+		if (vdi_file_closed(vf, &flushes))
 			return -EBADF;	/* the commands stay queued */
 		if (ret == -ETIMEDOUT)
 			last_look = true;

@@ -201,7 +201,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg);
 long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b);
 int vdi_set_flush(struct file *file, fl_owner_t id);
 int vdi_file_watch(struct vdi_file *vf, int *flushes);
-bool vdi_file_closed(struct vdi_file *vf, int flushes);
+bool vdi_file_closed(struct vdi_file *vf, int *flushes);
 void vdi_set_abort(struct vdi_set *set);
 void vdi_set_check_done(struct vdi_set *set);
 void vdi_set_wake_all(struct vdi_set *set);

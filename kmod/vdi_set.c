@@ -386,9 +386,9 @@ long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg)
 		if (ret)
 			return ret;
 		ret = vdi_wait_event(set->cfg_wq, vdi_config_final(set) ||
-				     vdi_file_closed(vf, flushes),
+				     vdi_file_closed(vf, &flushes),
 				     vdi_deadline(arg->timeout_ms));
-		if (!ret && vdi_file_closed(vf, flushes))
+		if (!ret && vdi_file_closed(vf, &flushes))
 			ret = -EBADF;
 		if (ret)
 			return ret;
@@ -801,8 +801,8 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 		/* @until is @deadline, or earlier when the watchdog is due. */
 		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set) ||
 				     READ_ONCE(set->watch_gen) != gen ||
-				     vdi_file_closed(vf, flushes), until);
-		if (vdi_file_closed(vf, flushes))
+				     vdi_file_closed(vf, &flushes), until);
+		if (vdi_file_closed(vf, &flushes))
 			return -EBADF;
 		if (ret == -ETIMEDOUT && until == deadline)
 			last_look = true;
@@ -828,33 +828,43 @@ static int vdi_file_is(const void *vf, struct file *file, unsigned int fd)
  * still has an fd for the file (a dup, or the same fd in another process,
  * keeps the wait going).  Call this before the first sleep of a wait.
  *
- * Context: process context; takes the file table's lock.
+ * Context: process context; may take the file table's lock.
  * Return: 0, or -EBADF when the caller's process no longer has the fd.
  */
 int vdi_file_watch(struct vdi_file *vf, int *flushes)
 {
 	/*
-	 * Read before looking at the table: a close() that this look misses
-	 * removes the fd after it, and so counts after this read.
+	 * A close() that the look below misses removes the fd after it, and
+	 * so counts after this read; with no close counted yet, none can
+	 * have come between the ioctl's fd lookup and here.
 	 */
 	*flushes = atomic_read(&vf->flushes);
+	if (!*flushes)
+		return 0;
 	return iterate_fd(current->files, 0, vdi_file_is, vf) ? 0 : -EBADF;
 }
 
 /**
  * vdi_file_closed() - whether a waiter's process closed the fd it waits on.
  * @vf: the fd's private data.
- * @flushes: from vdi_file_watch().
+ * @flushes: from vdi_file_watch(); moved on past closes that left the
+ *           caller an fd, so that they cost one look each.
  *
  * Context: process context, also inside a wait condition; takes the file
  * table's lock when an fd of the file was closed since @flushes.
- * Return: true once no fd of the current process refers to the file.
+ * Return: true once no fd of the current process refers to the file; it
+ * stays true.
  */
-bool vdi_file_closed(struct vdi_file *vf, int flushes)
+bool vdi_file_closed(struct vdi_file *vf, int *flushes)
 {
-	if (atomic_read(&vf->flushes) == flushes)
+	int now = atomic_read(&vf->flushes);
+
+	if (now == *flushes)
 		return false;
-	return !iterate_fd(current->files, 0, vdi_file_is, vf);
+	if (!iterate_fd(current->files, 0, vdi_file_is, vf))
+		return true;
+	*flushes = now;
+	return false;
 }
 
 /**
