@@ -804,6 +804,9 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 				     vdi_file_closed(vf, &flushes), until);
 		if (vdi_file_closed(vf, &flushes))
 			return -EBADF;
+		/* Infinite, though it slept only until the watchdog is due. */
+		if (ret == -ERESTARTNOHAND && deadline == KTIME_MAX)
+			ret = -ERESTARTSYS;
 		if (ret == -ETIMEDOUT && until == deadline)
 			last_look = true;
 		else if (ret && ret != -ETIMEDOUT)

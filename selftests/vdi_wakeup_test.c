@@ -830,6 +830,36 @@ TEST_F(cli, handled_signal_restarts_an_infinite_wait_and_ends_a_timed_one)
 	EXPECT_EQ(1, peer_do(&self->p.peer, P_WAIT, 2));
 }
 
+TEST(handled_signal_restarts_the_agent_wait_with_the_watchdog_armed)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	struct vdi_sess_opts o = { .server_timeout = 5000 };
+	struct vdi_completion cpl[2];
+	struct vdi_command cmd;
+	struct vdi_waiter w;
+	struct vdi_batch b;
+	struct vdi_sess s;
+
+	ASSERT_EQ(0, vdi_sess_setup(&s, &o));
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	/* A command in flight: the agent sleeps until the watchdog is due. */
+	ASSERT_EQ(1, vdi_send1(s.sdev[0], 9, T_VDC_FLUSH, 0, 0,
+			       VDI_NO_BUFFER));
+	vdi_batch_init(&b, cpl, 2, -1);
+	ASSERT_EQ(0, vdi_waiter_start(&w, s.sset, VDI_IOC_WAIT_COMPLETIONS,
+				      &b));
+	EXPECT_FALSE(vdi_waiter_done(&w, 200));
+	pthread_kill(w.th, SIGUSR1);
+	EXPECT_FALSE(vdi_waiter_done(&w, 300))
+		TH_LOG("returned %d", w.ret);
+	ASSERT_EQ(1, vdi_get(s.cdev[0], &cmd, 1, 0));
+	ASSERT_EQ(1, vdi_complete1(s.cdev[0], cmd.tag, 0, 0, 0));
+	ASSERT_TRUE(vdi_waiter_done(&w, 5000));
+	EXPECT_EQ(1, w.ret);
+	EXPECT_EQ(9U, cpl[0].cookie);
+	vdi_sess_close(&s);
+}
+
 /* ------------------------------------------------------------------ */
 /* 11: a failed OPEN_DEVICE                                           */
 
