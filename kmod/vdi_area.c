@@ -18,6 +18,7 @@
 #include <linux/capability.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -213,7 +214,7 @@ static vm_fault_t vdi_area_fault(struct vm_fault *vmf)
 	/* vdi_area_mmap() checked the range; mremap cannot grow it. */
 	if (vmf->pgoff >= set->npages)
 		return VM_FAULT_SIGBUS;
-	vmf->page = set->pages[vmf->pgoff];
+	vmf->page = set->pages[array_index_nospec(vmf->pgoff, set->npages)];
 	get_page(vmf->page);
 	return 0;
 }

@@ -9,7 +9,9 @@
  * stale or forged completion is refused rather than applied.
  */
 #include <linux/anon_inodes.h>
+#include <linux/bits.h>
 #include <linux/file.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -140,8 +142,9 @@ static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev)
 
 static const struct file_operations vdi_device_fops;
 
+/* Open @name for @role; *named tells whether this bound the name. */
 static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
-			const char *name, struct vdi_device **out)
+			const char *name, struct vdi_device **out, bool *named)
 {
 	bool server = role == VDI_ROLE_SERVER;
 	struct vdi_device *dev = NULL;
@@ -162,10 +165,12 @@ static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
 	for (i = 0; i < set->device_count && !dev; i++)
 		if (!strcmp(set->devs[i].name, name))
 			dev = &set->devs[i];
+	*named = false;
 	for (i = 1; i < set->device_count && !dev; i++)
 		if (!set->devs[i].name[0]) {
 			dev = &set->devs[i];
 			strscpy(dev->name, name, sizeof(dev->name));
+			*named = true;
 		}
 	if (!dev)
 		return -ENOENT;
@@ -181,8 +186,13 @@ static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
 	return 0;
 }
 
+/*
+ * Undo vdi_dev_bind() for an open that failed later.  A name it bound goes
+ * too, unless the other side opened the device meanwhile: a name is only
+ * kept by an open that succeeds (open flags are never cleared otherwise).
+ */
 static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
-			   enum vdi_role role)
+			   enum vdi_role role, bool named)
 {
 	spin_lock(&set->lock);
 	if (role == VDI_ROLE_SERVER) {
@@ -192,6 +202,8 @@ static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
 		dev->client_open = false;
 		set->client_devs_open--;
 	}
+	if (named && !dev->server_open && !dev->client_open)
+		dev->name[0] = '\0';
 	spin_unlock(&set->lock);
 }
 
@@ -211,6 +223,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 	struct vdi_device *dev;
 	struct vdi_file *dvf;
 	struct file *file;
+	bool named = false;
 	int fd, ret;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
@@ -229,7 +242,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 		return -ENOMEM;
 
 	spin_lock(&set->lock);
-	ret = vdi_dev_bind(set, vf->role, arg.name, &dev);
+	ret = vdi_dev_bind(set, vf->role, arg.name, &dev, &named);
 	spin_unlock(&set->lock);
 	if (ret)
 		goto out_free;
@@ -260,7 +273,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 out_put_fd:
 	put_unused_fd(fd);
 out_unbind:
-	vdi_dev_unbind(set, dev, vf->role);
+	vdi_dev_unbind(set, dev, vf->role, named);
 out_free:
 	kfree(dvf);
 	return ret;
@@ -371,7 +384,8 @@ static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 	if (dev->state == VDI_DEV_IO_ERROR && dev->nheld)
 		return 0;
 	list_for_each_entry_safe(slot, tmp, &dev->queue, node) {
-		if (n == max)
+		/* In IO-ERROR the queue holds ClearErrors: one at a time. */
+		if (n == max || (n && dev->state == VDI_DEV_IO_ERROR))
 			break;
 		slot->state = VDI_SLOT_HELD;
 		list_del_init(&slot->node);
@@ -413,6 +427,8 @@ static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
 	}
 	spin_unlock(&set->lock);
 	wake_up_interruptible(&set->cmpl_wq);
+	/* Pollers and other takers slept while these were being copied. */
+	wake_up_interruptible(&dev->cmd_wq);
 }
 
 static bool vdi_dev_cmd_ready(struct vdi_set *set, struct vdi_device *dev)
@@ -434,9 +450,9 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 	struct vdi_set *set = vf->set;
 	struct vdi_device *dev = vf->dev;
 	struct vdi_command out[VDI_CHUNK];
-	bool last_look = !b->timeout_ms;
+	bool last_look = !b->timeout_ms, watching = false;
 	unsigned int total = 0;
-	int n, ret;
+	int n, ret, flushes = 0;
 
 	for (;;) {
 		spin_lock(&set->lock);
@@ -460,18 +476,30 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 			return n;
 		if (last_look)
 			return -ETIMEDOUT;
-		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev),
-				     deadline);
-		if (ret == -EINTR)
-			return ret;
+		if (!watching) {
+			ret = vdi_file_watch(vf, &flushes);
+			if (ret)
+				return ret;
+			watching = true;
+		}
+		ret = vdi_wait_event(dev->cmd_wq, vdi_dev_cmd_ready(set, dev) ||
+				     vdi_file_closed(vf, &flushes), deadline);
+		if (vdi_file_closed(vf, &flushes))
+			return -EBADF;	/* the commands stay queued */
 		if (ret == -ETIMEDOUT)
 			last_look = true;
+		else if (ret)
+			return ret;
 	}
 }
 
-/* Apply one completion; the caller holds the lock and wakes the agent. */
+/*
+ * Apply one completion; the caller holds the lock and wakes the agent, and
+ * the devices set in @wake: those in IO-ERROR before or after, where the
+ * client may now take a ClearError, or see the device active again.
+ */
 static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
-			    const struct vdi_done *d)
+			    const struct vdi_done *d, u64 *wake)
 {
 	u32 devi = VDI_TAG_DEV(d->tag), sloti = VDI_TAG_SLOT(d->tag);
 	struct vdi_device *dev;
@@ -482,9 +510,12 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		return -ECONNABORTED;
 	if (devi >= set->device_count)
 		return -ESTALE;
+	/* The indices come from user space: no speculation past the checks. */
+	devi = array_index_nospec(devi, set->device_count);
 	dev = &set->devs[devi];
 	if ((only && dev != only) || !dev->slots || sloti >= set->queue_depth)
 		return -ESTALE;
+	sloti = array_index_nospec(sloti, set->queue_depth);
 	slot = &dev->slots[sloti];
 	if (slot->state != VDI_SLOT_HELD || slot->gen != VDI_TAG_GEN(d->tag))
 		return -ESTALE;
@@ -492,6 +523,8 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		return -EINVAL;
 
 	dev->nheld--;
+	if (dev->state == VDI_DEV_IO_ERROR || d->completion_code)
+		*wake |= BIT_ULL(devi);
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
 			d->position);
 	if (d->completion_code) {
@@ -504,20 +537,6 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		dev->state = VDI_DEV_ACTIVE;
 	}
 	return 0;
-}
-
-/* Whether @only (or any device of the set, for NULL) is in IO-ERROR. */
-static bool vdi_set_has_io_error(struct vdi_set *set, struct vdi_device *only)
-{
-	u32 i;
-
-	lockdep_assert_held(&set->lock);
-	if (only)
-		return only->state == VDI_DEV_IO_ERROR;
-	for (i = 0; i < set->device_count; i++)
-		if (set->devs[i].state == VDI_DEV_IO_ERROR)
-			return true;
-	return false;
 }
 
 /**
@@ -536,7 +555,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
 	struct vdi_done in[VDI_CHUNK];
 	unsigned int total = 0, n, i;
-	bool io_error;
+	u64 wake;
 	int ret = 0;
 
 	while (total < b->count && !ret) {
@@ -545,24 +564,23 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 			ret = -EFAULT;
 			break;
 		}
+		wake = 0;
 		spin_lock(&set->lock);
 		for (i = 0; i < n; i++) {
-			ret = vdi_complete_one(set, only, &in[i]);
+			ret = vdi_complete_one(set, only, &in[i], &wake);
 			if (ret)
 				break;
 		}
 		/* Progress for the watchdog: once per call is precise enough. */
 		if (i && set->config.server_timeout)
 			set->last_progress = ktime_get();
-		/* In IO-ERROR, a queued ClearError may have become available. */
-		io_error = vdi_set_has_io_error(set, only);
 		spin_unlock(&set->lock);
-		if (i) {
+		if (i)
 			wake_up_interruptible(&set->cmpl_wq);
-			if (io_error && only)
-				wake_up_interruptible(&only->cmd_wq);
-			else if (io_error)
-				vdi_set_wake_all(set);
+		/* A ClearError may have become available, or the device active. */
+		while (wake) {
+			wake_up_interruptible(&set->devs[__ffs64(wake)].cmd_wq);
+			wake &= wake - 1;
 		}
 		total += i;
 	}
@@ -680,9 +698,21 @@ static int vdi_dev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* close() of a device fd: wake its waiters (see vdi_file_watch()). */
+static int vdi_dev_flush(struct file *file, fl_owner_t id)
+{
+	struct vdi_file *vf = file->private_data;
+
+	atomic_inc(&vf->flushes);
+	wake_up_interruptible_all(&vf->dev->cmd_wq);
+	wake_up_interruptible_all(&vf->dev->space_wq);
+	return 0;
+}
+
 static const struct file_operations vdi_device_fops = {
 	.owner		= THIS_MODULE,
 	.release	= vdi_dev_release,
+	.flush		= vdi_dev_flush,
 	.unlocked_ioctl	= vdi_dev_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= vdi_dev_poll,

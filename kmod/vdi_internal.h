@@ -8,6 +8,7 @@
 #ifndef VDI_INTERNAL_H
 #define VDI_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/ktime.h>
@@ -141,6 +142,7 @@ struct vdi_file {
 	enum vdi_role role;		/* written once, under vdi_sets_lock */
 	struct vdi_set *set;		/* published with smp_store_release() */
 	struct vdi_device *dev;		/* device fds only */
+	atomic_t flushes;		/* close()s of an fd of this file */
 };
 
 /**
@@ -172,21 +174,28 @@ static inline ktime_t vdi_deadline(s64 ms)
 
 /*
  * Wait interruptibly on @wq until @cond holds or @deadline passes; an
- * hrtimer, so a VDI timeout never ends early.  0, -ETIMEDOUT or -EINTR.
+ * hrtimer, so a VDI timeout never ends early.  0, -ETIMEDOUT, or for a
+ * signal: -ERESTARTSYS when the wait is infinite (a stop, a ptrace attach
+ * or an SA_RESTART handler restarts it), -ERESTARTNOHAND when it is timed
+ * (restarted, with its whole timeout, only when no handler runs; a handled
+ * signal ends it with EINTR, so a periodic one cannot stretch it for ever).
+ * The caller has taken nothing it would have to give back.
  */
 #define vdi_wait_event(wq, cond, deadline)				\
 ({									\
 	ktime_t __left = ktime_sub((deadline), ktime_get());		\
+	bool __forever = (deadline) == KTIME_MAX;			\
 	int __ret;							\
 									\
-	if ((deadline) == KTIME_MAX)					\
+	if (__forever)							\
 		__ret = wait_event_interruptible(wq, cond);		\
 	else if (__left <= 0)						\
 		__ret = (cond) ? 0 : -ETIME;				\
 	else								\
 		__ret = wait_event_interruptible_hrtimeout(wq, cond,	\
 							   __left);	\
-	__ret == -ETIME ? -ETIMEDOUT : __ret ? -EINTR : 0;		\
+	__ret == -ETIME ? -ETIMEDOUT : !__ret ? 0 :			\
+	__forever ? -ERESTARTSYS : -ERESTARTNOHAND;			\
 })
 
 /* vdi_set.c */
@@ -200,7 +209,10 @@ long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg);
 long vdi_set_begin_config(struct vdi_set *set,
 			  const struct vdi_begin_config *arg);
 long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg);
-long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b);
+long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b);
+int vdi_set_flush(struct file *file, fl_owner_t id);
+int vdi_file_watch(struct vdi_file *vf, int *flushes);
+bool vdi_file_closed(struct vdi_file *vf, int *flushes);
 void vdi_set_abort(struct vdi_set *set);
 void vdi_set_check_done(struct vdi_set *set);
 void vdi_set_wake_all(struct vdi_set *set);

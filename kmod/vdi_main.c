@@ -269,7 +269,7 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return ret;
 		if (role != VDI_ROLE_SERVER)
 			return -EPROTO;
-		return vdi_set_wait_completions(set, &b);
+		return vdi_set_wait_completions(vf, &b);
 	case VDI_IOC_COMPLETE:
 		ret = vdi_ioctl_batch(uarg, &b, false);
 		if (ret)
@@ -293,7 +293,7 @@ static __poll_t vdi_poll(struct file *file, poll_table *wait)
 	__poll_t mask = 0;
 
 	if (!set)
-		return 0;
+		return EPOLLERR;	/* no role: nothing will ever happen */
 
 	if (vf->role == VDI_ROLE_SERVER)
 		poll_wait(file, &set->cmpl_wq, wait);
@@ -350,6 +350,7 @@ static const struct file_operations vdi_fops = {
 	.owner		= THIS_MODULE,
 	.open		= vdi_open,
 	.release	= vdi_release,
+	.flush		= vdi_set_flush,
 	.unlocked_ioctl	= vdi_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= vdi_poll,

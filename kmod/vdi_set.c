@@ -9,6 +9,7 @@
 #include <linux/bits.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/fdtable.h>
 #include <linux/ipc_namespace.h>
 #include <linux/log2.h>
 #include <linux/memcontrol.h>
@@ -396,12 +397,13 @@ static bool vdi_config_final(struct vdi_set *set)
  * ->timeout_ms, for the server's END_CONFIG.
  *
  * Context: process context; may sleep (client).
- * Return: 0, -EPROTO (no set), -ETIMEDOUT, -EINTR or -ECONNABORTED.
+ * Return: 0, -EPROTO (no set), -ETIMEDOUT, -ERESTARTSYS or -ERESTARTNOHAND
+ * (a signal), -EBADF (the caller closed the fd) or -ECONNABORTED.
  */
 long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg)
 {
 	struct vdi_set *set = vdi_file_set(vf);
-	int ret;
+	int flushes, ret;
 
 	if (!set)
 		return -EPROTO;
@@ -409,8 +411,14 @@ long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg)
 	if (vf->role != VDI_ROLE_SERVER && !vdi_config_final(set)) {
 		if (!arg->timeout_ms)
 			return -ETIMEDOUT;
-		ret = vdi_wait_event(set->cfg_wq, vdi_config_final(set),
+		ret = vdi_file_watch(vf, &flushes);
+		if (ret)
+			return ret;
+		ret = vdi_wait_event(set->cfg_wq, vdi_config_final(set) ||
+				     vdi_file_closed(vf, &flushes),
 				     vdi_deadline(arg->timeout_ms));
+		if (!ret && vdi_file_closed(vf, &flushes))
+			ret = -EBADF;
 		if (ret)
 			return ret;
 	}
@@ -727,6 +735,8 @@ static void vdi_set_unreap(struct vdi_set *set, struct list_head *local,
 			slot->state = VDI_SLOT_DONE;
 		list_splice_init(local, &set->done);
 		spin_unlock(&set->lock);
+		/* Pollers of the agent slept while these were being copied. */
+		wake_up_interruptible(&set->cmpl_wq);
 		return;
 	}
 	list_for_each_entry_safe(slot, tmp, local, node) {
@@ -761,22 +771,24 @@ static bool vdi_set_agent_ready(struct vdi_set *set)
 
 /**
  * vdi_set_wait_completions() - the completion agent's wait.
- * @set: the set, opened by the caller as its server.
+ * @vf: the server set fd's private data.
  * @b: checked batch: entries of struct vdi_completion.
  *
  * Context: process context; sleeps.
- * Return: the number of completions written (>= 1), or -ETIMEDOUT, -EINTR,
- * -ESHUTDOWN (normal end), -ECONNABORTED, -EFAULT.
+ * Return: the number of completions written (>= 1), or -ETIMEDOUT,
+ * -ERESTARTSYS or -ERESTARTNOHAND (a signal), -EBADF (the caller closed the
+ * fd), -ESHUTDOWN (normal end), -ECONNABORTED, -EFAULT.
  */
-long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
+long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 {
 	struct vdi_completion __user *uout = u64_to_user_ptr(b->entries);
 	ktime_t deadline = vdi_deadline(b->timeout_ms), until;
+	struct vdi_set *set = vdi_file_set(vf);
 	struct vdi_completion out[VDI_CHUNK];
-	bool last_look = !b->timeout_ms;
+	bool last_look = !b->timeout_ms, watching = false;
 	unsigned int total = 0;
 	LIST_HEAD(local);
-	int n, ret;
+	int n, ret, flushes = 0;
 	u32 gen;
 
 	for (;;) {
@@ -809,14 +821,106 @@ long vdi_set_wait_completions(struct vdi_set *set, const struct vdi_batch *b)
 			return n;
 		if (last_look)
 			return -ETIMEDOUT;
+		if (!watching) {
+			ret = vdi_file_watch(vf, &flushes);
+			if (ret)
+				return ret;
+			watching = true;
+		}
 		/* @until is @deadline, or earlier when the watchdog is due. */
 		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set) ||
-				     READ_ONCE(set->watch_gen) != gen, until);
-		if (ret == -EINTR)
-			return ret;
+				     READ_ONCE(set->watch_gen) != gen ||
+				     vdi_file_closed(vf, &flushes), until);
+		if (vdi_file_closed(vf, &flushes))
+			return -EBADF;
+		/* Infinite, though it slept only until the watchdog is due. */
+		if (ret == -ERESTARTNOHAND && deadline == KTIME_MAX)
+			ret = -ERESTARTSYS;
 		if (ret == -ETIMEDOUT && until == deadline)
 			last_look = true;
+		else if (ret && ret != -ETIMEDOUT)
+			return ret;
 	}
+}
+
+/* iterate_fd() callback: whether @file is the one whose private data is @vf. */
+static int vdi_file_is(const void *vf, struct file *file, unsigned int fd)
+{
+	return file->private_data == vf;
+}
+
+/**
+ * vdi_file_watch() - start watching for the caller closing its fd.
+ * @vf: the private data of the fd a wait is on.
+ * @flushes: out: what vdi_file_closed() compares with.
+ *
+ * close() of an fd on which another thread waits cannot release the file:
+ * the waiting ioctl holds it.  It calls ->flush, though, which counts the
+ * close and wakes the fd's waiters; each then asks whether its own process
+ * still has an fd for the file (a dup, or the same fd in another process,
+ * keeps the wait going).  Call this before the first sleep of a wait.
+ *
+ * Context: process context; may take the file table's lock.
+ * Return: 0, or -EBADF when the caller's process no longer has the fd.
+ */
+int vdi_file_watch(struct vdi_file *vf, int *flushes)
+{
+	/*
+	 * A close() that the look below misses removes the fd after it, and
+	 * so counts after this read; with no close counted yet, none can
+	 * have come between the ioctl's fd lookup and here.
+	 */
+	*flushes = atomic_read(&vf->flushes);
+	if (!*flushes)
+		return 0;
+	return iterate_fd(current->files, 0, vdi_file_is, vf) ? 0 : -EBADF;
+}
+
+/**
+ * vdi_file_closed() - whether a waiter's process closed the fd it waits on.
+ * @vf: the fd's private data.
+ * @flushes: from vdi_file_watch(); moved on past closes that left the
+ *           caller an fd, so that they cost one look each.
+ *
+ * Context: process context, also inside a wait condition; takes the file
+ * table's lock when an fd of the file was closed since @flushes.
+ * Return: true once no fd of the current process refers to the file; it
+ * stays true.
+ */
+bool vdi_file_closed(struct vdi_file *vf, int *flushes)
+{
+	int now = atomic_read(&vf->flushes);
+
+	if (now == *flushes)
+		return false;
+	if (!iterate_fd(current->files, 0, vdi_file_is, vf))
+		return true;
+	*flushes = now;
+	return false;
+}
+
+/**
+ * vdi_set_flush() - ->flush of a /dev/vdi fd: close() of one of its fds.
+ * @file: the file.
+ * @id: the file table it was closed in.
+ *
+ * Wakes the threads waiting on the set fd so that those whose process no
+ * longer has it return -EBADF (see vdi_file_watch()).
+ *
+ * Context: process context (close(), exit, dup2).
+ * Return: 0.
+ */
+int vdi_set_flush(struct file *file, fl_owner_t id)
+{
+	struct vdi_file *vf = file->private_data;
+	struct vdi_set *set = vdi_file_set(vf);
+
+	if (!set)
+		return 0;	/* an endpoint without a role has no waiter */
+	atomic_inc(&vf->flushes);
+	wake_up_interruptible_all(&set->cfg_wq);
+	wake_up_interruptible_all(&set->cmpl_wq);
+	return 0;
 }
 
 /**
