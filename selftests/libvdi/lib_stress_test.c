@@ -9,9 +9,10 @@
  *    device, each fetched on one thread and completed on another;
  *  - abort_and_close_under_blocked_device_threads: the controller pattern,
  *    then every call on the device objects after Close;
- *  - stress_abort_and_close_at_random_points: iterations of the same with
- *    the controller acting at random points (VDI_STRESS=long: more; the
- *    seed is printed, VDI_STRESS_SEED replays it).
+ *  - stress.abort_and_close_at_random_points: iterations of the same with
+ *    the controller acting at random points, until VDI_STRESS_ITERS
+ *    iterations (2000; VDI_STRESS=long: 20000) or VDI_STRESS_SECS seconds
+ *    (40; long: 150); the seed is printed, VDI_STRESS_SEED replays it.
  *
  * The server is a child process with a sender thread per device and the
  * completion agent; it serves one set per message and answers with what
@@ -628,7 +629,7 @@ FIXTURE_TEARDOWN(stress)
 TEST_F_TIMEOUT(stress, abort_and_close_at_random_points, 900)
 {
 	long iters = knob("VDI_STRESS_ITERS", 2000 / SLOW, 20000 / SLOW);
-	long secs = knob("VDI_STRESS_SECS", 40, 400);
+	long secs = knob("VDI_STRESS_SECS", 40, 150);
 	unsigned int seed = (unsigned int)knob("VDI_STRESS_SEED",
 					       (long)(getpid() ^ time(NULL)),
 					       (long)(getpid() ^ time(NULL)));

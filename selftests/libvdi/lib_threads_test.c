@@ -12,7 +12,7 @@
 
 #define NDEV		8
 #ifdef __SANITIZE_THREAD__
-#define PER_DEV		100		/* TSan (mk/debug.mk): ~10x slower */
+#define PER_DEV		50		/* TSan (mk/debug.mk): ~10x slower */
 #else
 #define PER_DEV		400
 #endif
