@@ -5,7 +5,9 @@
 #   1. the debug kernel (debug/build-kernel.sh; cached in $B/debug-kernel)
 #   2. vdi.ko built against it, W=1 (scripts/kbuild.sh, KHDR=that tree)
 #   3. an initramfs with every TEST program that exists (scripts/initramfs.sh:
-#      the static ABI tests, libvdi's dynamic tests with their libraries)
+#      the static ABI tests, libvdi's dynamic tests with their libraries,
+#      libvdi's threaded tests built with ThreadSanitizer, tsan-*: a TSan
+#      report makes the program exit 66, so the test fails)
 #   4. boot it under qemu TCG (scripts/boot.sh) with the long versions of the
 #      stress tests (VDI_STRESS=long on the kernel command line reaches the
 #      tests as environment through /init) and kasan_multi_shot

@@ -11,6 +11,11 @@
 #                        failure and on any KASAN / lockdep / UBSAN /
 #                        kmemleak / sleeping-in-atomic / WARN / oops line.
 #                        Last line: "N passed, N failed" (debug VM only)
+#                        libvdi's threaded tests run once more built with
+#                        ThreadSanitizer (build/selftests/tsan-*: the test
+#                        and the library's sources in one program); a
+#                        report makes the program exit 66, a failure
+#   make tsan-tests      only build those
 #   make debug-kernel    only build the debug kernel
 #   make debug-shell     interactive debug VM, module loaded, tests in /tests
 #
@@ -25,7 +30,7 @@
 
 DEBUG_KDIR := $(B)/debug-kernel
 
-.PHONY: check-debug debug-kernel debug-shell
+.PHONY: check-debug debug-kernel debug-shell tsan-tests
 
 debug-kernel:
 	@B=$(B) $(ROOT)/debug/build-kernel.sh
@@ -33,8 +38,8 @@ debug-kernel:
 check-debug:
 	@$(S)/deps.sh
 	@$(MAKE) --no-print-directory ksrc lib
-	@$(MAKE) --no-print-directory -k -j2 selftests || true
-	@B=$(B) $(ROOT)/debug/check-debug.sh $(ALL_TEST_BINS)
+	@$(MAKE) --no-print-directory -k -j2 selftests tsan-tests || true
+	@B=$(B) $(ROOT)/debug/check-debug.sh $(ALL_TEST_BINS) $(TSAN_BINS)
 
 debug-shell: debug-kernel
 	@$(MAKE) --no-print-directory ksrc lib selftests
@@ -61,3 +66,25 @@ $(B)/selftests/fuzz-%: $(ROOT)/selftests/fuzz/%.c $(LIBVDI_SO) $(B)/ksrc/.stamp
 	$(CC) $(LIBTEST_FLAGS) -I$(ROOT)/selftests/fuzz -MMD -MP -MF $@.d -o $@ $< $(LIBTEST_LIBS)
 
 -include $(wildcard $(B)/selftests/fuzz-*.d)
+
+# ---------------------------------------------------------------- TSan
+# libvdi's threaded tests with -fsanitize=thread, the library compiled in
+# (not libvdi.so.1: its code must be instrumented too).  TSan runs in the
+# VM as it is (gcc's libtsan.so.2 goes into the initramfs with the
+# program); its defaults exit 66 at the end of a process that had a report,
+# which fails the test (the harness runs each test in its own process).
+# debug/tsan-suppressions.c: the one thing TSan cannot see, and why.
+TSAN_TESTS := lib_threads_test lib_stress_test
+TSAN_BINS  := $(patsubst %,$(B)/selftests/tsan-%,$(TSAN_TESTS))
+TSAN_LIB_SRCS := $(sort $(wildcard $(ROOT)/userlib/*.c))
+
+tsan-tests: $(TSAN_BINS)
+
+$(B)/selftests/tsan-%: $(ROOT)/selftests/libvdi/%.c $(TSAN_LIB_SRCS) \
+		$(ROOT)/debug/tsan-suppressions.c $(B)/ksrc/.stamp
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIBTEST_FLAGS) -O1 -fsanitize=thread -fPIE -pie -MMD -MP \
+		-MF $@.d -o $@ $< $(TSAN_LIB_SRCS) \
+		$(ROOT)/debug/tsan-suppressions.c -lkmod
+
+-include $(wildcard $(B)/selftests/tsan-*.d)

@@ -2,13 +2,23 @@
 /*
  * libvdi: the client role (IClientVirtualDeviceSet2, IClientVirtualDevice).
  *
- * The set object may be used from any thread (@lock); each device is driven
- * by one thread at a time, as VDI's process model says.  A VDC_Command the
- * client gets is the first member of a record that remembers the module's
- * tag; CompleteCommand accepts only records this device handed out.
+ * Every call may be made from any thread (docs/LIBRARY.md, Threads): the
+ * set's fields are under the set's @lock, a device's records under the
+ * device's @lock, and no lock is held across a wait in the module.  A
+ * VDC_Command the client gets is the first member of a record that
+ * remembers the module's tag; CompleteCommand accepts only records this
+ * device handed out.
+ *
+ * Close must not pull an fd from under a thread that is about to use it
+ * (the number could be reused by another open meanwhile): each object
+ * counts the threads inside a call that use its fd (@calls), Close marks it
+ * closed (new calls get a code, no fd), wakes the waiters (an abort) and
+ * waits until @calls is 0 before close().  Device objects are kept, closed,
+ * until the set object is freed, so a late call on one gets a code too.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,26 +42,36 @@ struct vdi_rec_chunk {
 };
 
 struct vdi_client_device {
-	vdi_client_set *set;
-	int fd;
+	vdi_client_device *next;	/* on the set's list, until set free */
+	uint8_t *area;			/* the set's area, as mapped at open */
+	pthread_cond_t idle;		/* @calls dropped to 0 while @closed */
+	pthread_mutex_t lock;		/* protects everything below */
+	int fd;				/* -1 once the set's Close ran */
+	unsigned int calls;		/* threads in a call that uses @fd */
+	bool closed;			/* the set's Close ran: no new call */
 	bool ended;			/* GetCommand said VD_E_CLOSE */
 	struct vdi_rec_chunk *chunks;
 	struct vdi_cmd_rec *spare;	/* records not held */
 	unsigned int nspare;
+	unsigned int nreserved;		/* spares promised to GetCommands */
 	unsigned int nheld;		/* commands the client holds */
 	struct vdi_spin spin;		/* GetCommand's */
 };
 
 struct vdi_client_set {
+	pthread_cond_t idle;		/* @calls dropped to 0 while @closing */
 	pthread_mutex_t lock;		/* protects everything below */
 	int fd;				/* -1: no set (DNE) */
+	bool closing;			/* Close is under way: no new call */
+	unsigned int calls;		/* threads waiting in GetConfiguration */
 	bool secondary;
 	bool configured;		/* GetConfiguration succeeded */
 	unsigned int mode;		/* vdi_client_set_access() */
 	int gid;
+	char name[VDI_NAME_MAX];	/* the set's, for Close's probe */
 	struct vdi_area area;
-	unsigned int ndevs;
-	vdi_client_device *devs[VDI_MAX_DEVICES];
+	struct vdi_area retired;	/* the last Close's area, inert now */
+	vdi_client_device *devs;	/* every device object, newest first */
 };
 
 VDI_EXPORT vdi_client_set *vdi_client_set_new(void)
@@ -61,6 +81,7 @@ VDI_EXPORT vdi_client_set *vdi_client_set_new(void)
 	if (!set)
 		return NULL;
 	pthread_mutex_init(&set->lock, NULL);
+	pthread_cond_init(&set->idle, NULL);
 	set->fd = -1;
 	set->gid = -1;
 	return set;
@@ -124,6 +145,7 @@ VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 	set->fd = fd;
 	set->secondary = false;
 	set->configured = false;
+	strcpy(set->name, name);
 out_unlock:
 	pthread_mutex_unlock(&set->lock);
 	return ret;
@@ -138,6 +160,9 @@ VDI_EXPORT int vdi_client_create(vdi_client_set *set, const char *name,
 /*
  * Milliseconds left of a wait of @timeout ms begun at @start (vdi_now_us()),
  * rounded up: however often it is resumed, the wait is never shorter.
+ *
+ * @timeout has been through vdi_timeout(): negative (forever) or at most
+ * VDI_TIMEOUT_MAX_MS, so the microseconds cannot overflow.
  */
 static int64_t vdi_left(int64_t timeout, uint64_t start)
 {
@@ -149,8 +174,7 @@ static int64_t vdi_left(int64_t timeout, uint64_t start)
 	return left > 0 ? (left + 999) / 1000 : 0;
 }
 
-static int vdi_client_read_config(vdi_client_set *set, int64_t timeout,
-				  VDConfig *cfg)
+static int vdi_client_read_config(int fd, int64_t timeout, VDConfig *cfg)
 {
 	struct vdi_get_config arg = { 0 };
 	uint64_t start = vdi_now_us();
@@ -158,7 +182,7 @@ static int vdi_client_read_config(vdi_client_set *set, int64_t timeout,
 	timeout = vdi_timeout(timeout);
 	for (;;) {
 		arg.timeout_ms = vdi_left(timeout, start);
-		if (ioctl(set->fd, VDI_IOC_GET_CONFIG, &arg) == 0)
+		if (ioctl(fd, VDI_IOC_GET_CONFIG, &arg) == 0)
 			break;
 		if (errno != EINTR)
 			return vdi_from_errno(errno, "GetConfiguration");
@@ -184,23 +208,36 @@ VDI_EXPORT int vdi_client_get_configuration(vdi_client_set *set,
 	if (!set || !cfg)
 		return vdi_fail(VD_E_INVALID, "GetConfiguration: NULL argument");
 	pthread_mutex_lock(&set->lock);
-	fd = set->fd;
+	fd = set->closing ? -1 : set->fd;
+	if (fd >= 0)
+		set->calls++;
 	pthread_mutex_unlock(&set->lock);
 	if (fd < 0)
 		return vdi_fail(VD_E_PROTOCOL, "GetConfiguration: no set");
 
-	/* Wait without the lock: other threads may SignalAbort meanwhile. */
-	ret = vdi_client_read_config(set, timeout, &got);
-	if (ret)
-		return ret;
+	/* Wait without the lock: other threads may SignalAbort meanwhile;
+	 * @calls keeps Close from closing @fd under us. */
+	ret = vdi_client_read_config(fd, timeout, &got);
 	pthread_mutex_lock(&set->lock);
-	ret = vdi_client_map(set, &got);
+	if (!--set->calls && set->closing)
+		pthread_cond_broadcast(&set->idle);
+	if (!ret && set->closing)
+		ret = vdi_fail(VD_E_ABORT, "GetConfiguration: the set was "
+			       "closed meanwhile");
+	if (!ret)
+		ret = vdi_client_map(set, &got);
 	if (!ret)
 		set->configured = true;
 	pthread_mutex_unlock(&set->lock);
 	if (!ret)
 		*cfg = got;
 	return ret;
+}
+
+/* No set, or Close is under way; the caller holds @lock. */
+static bool vdi_no_set(const vdi_client_set *set)
+{
+	return set->fd < 0 || set->closing;
 }
 
 VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
@@ -219,7 +256,7 @@ VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
 		return vdi_fail(VD_E_MEMORY, "OpenDevice: no memory");
 
 	pthread_mutex_lock(&set->lock);
-	if (set->fd < 0) {
+	if (vdi_no_set(set)) {
 		ret = vdi_fail(VD_E_PROTOCOL, "OpenDevice: no set");
 		goto out_unlock;
 	}
@@ -232,9 +269,12 @@ VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
 			ret = vdi_from_errno(errno, "OpenDevice");
 		goto out_unlock;
 	}
-	dev->set = set;
+	pthread_mutex_init(&dev->lock, NULL);
+	pthread_cond_init(&dev->idle, NULL);
 	dev->fd = fd;
-	set->devs[set->ndevs++] = dev;
+	dev->area = set->area.base;
+	dev->next = set->devs;
+	set->devs = dev;
 	pthread_mutex_unlock(&set->lock);
 	*out = dev;
 	return NOERROR;
@@ -245,13 +285,13 @@ out_unlock:
 	return ret;
 }
 
-/* Make sure @n spare records exist; false when memory ran out. */
+/* Make sure @n more spare records exist; false when memory ran out. */
 static bool vdi_recs_reserve(vdi_client_device *dev, unsigned int n)
 {
 	struct vdi_rec_chunk *chunk;
 	unsigned int i;
 
-	while (dev->nspare < n) {
+	while (dev->nspare < dev->nreserved + n) {
 		chunk = calloc(1, sizeof(*chunk));
 		if (!chunk)
 			return false;
@@ -263,6 +303,7 @@ static bool vdi_recs_reserve(vdi_client_device *dev, unsigned int n)
 		}
 		dev->nspare += VDI_REC_CHUNK;
 	}
+	dev->nreserved += n;
 	return true;
 }
 
@@ -305,6 +346,25 @@ static struct vdi_cmd_rec *vdi_rec_lookup(vdi_client_device *dev,
 	return NULL;
 }
 
+/*
+ * Enter a call that uses the device's fd: its fd, or -1 when the set's
+ * Close ran (the caller answers with a code, touching nothing else).  The
+ * caller holds @lock; vdi_dev_leave() ends the call.
+ */
+static int vdi_dev_enter(vdi_client_device *dev)
+{
+	if (dev->closed)
+		return -1;
+	dev->calls++;
+	return dev->fd;
+}
+
+static void vdi_dev_leave(vdi_client_device *dev)
+{
+	if (!--dev->calls && dev->closed)
+		pthread_cond_broadcast(&dev->idle);
+}
+
 #define VDI_CLIENT_BATCH 64
 
 VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
@@ -314,32 +374,58 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 	struct vdi_command c[VDI_CLIENT_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)c };
 	struct vdi_cmd_rec *rec;
+	struct vdi_spin spin;
 	uint64_t start;
-	int i, n;
+	int i, n, fd, err = 0;
 
 	if (!dev || !cmds || !count || !max)
 		return vdi_fail(VD_E_INVALID, "GetCommand: bad argument");
 	*count = 0;
 	b.count = max < VDI_CLIENT_BATCH ? max : VDI_CLIENT_BATCH;
+
+	pthread_mutex_lock(&dev->lock);
+	fd = vdi_dev_enter(dev);
+	if (fd < 0) {
+		n = dev->ended;
+		pthread_mutex_unlock(&dev->lock);
+		if (n)
+			return vdi_fail(VD_E_CLOSE, "GetCommand: the device "
+					"ended, and its set is closed");
+		return vdi_fail(VD_E_ABORT, "GetCommand: the set was closed");
+	}
 	/* Records first: commands the module hands out must have a home. */
-	if (!vdi_recs_reserve(dev, b.count))
+	if (!vdi_recs_reserve(dev, b.count)) {
+		vdi_dev_leave(dev);
+		pthread_mutex_unlock(&dev->lock);
 		return vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
+	}
+	spin = dev->spin;
+	pthread_mutex_unlock(&dev->lock);
+
+	/* The wait, without the lock: CompleteCommand goes on meanwhile. */
 	timeout = vdi_timeout(timeout);
 	start = timeout > 0 ? vdi_now_us() : 0;
 	b.timeout_ms = timeout;
-	n = vdi_spin_ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b, &dev->spin);
+	n = vdi_spin_ioctl(fd, VDI_IOC_GET_COMMANDS, &b, &spin);
 	while (!n) {
 		b.timeout_ms = vdi_left(timeout, start);
-		n = ioctl(dev->fd, VDI_IOC_GET_COMMANDS, &b);
+		n = ioctl(fd, VDI_IOC_GET_COMMANDS, &b);
 		if (n < 0 && errno == EINTR)
 			n = 0;
 	}
-	if (n <= 0) {
-		if (errno == ESHUTDOWN)
-			dev->ended = true;
-		return vdi_from_errno(errno, "GetCommand");
-	}
+	if (n < 0)
+		err = errno;
 
+	pthread_mutex_lock(&dev->lock);
+	dev->nreserved -= b.count;
+	dev->spin = spin;
+	if (n > 0 && dev->closed) {
+		/* Close aborted the set meanwhile: the buffers are going. */
+		n = -1;
+		err = ECONNABORTED;
+	}
+	if (n < 0 && err == ESHUTDOWN)
+		dev->ended = true;
 	for (i = 0; i < n; i++) {
 		rec = vdi_rec_take(dev);
 		rec->tag = c[i].tag;
@@ -347,9 +433,13 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 		rec->cmd.size = (int32_t)c[i].size;
 		rec->cmd.position = c[i].position;
 		rec->cmd.buffer = c[i].buf_offset == VDI_NO_BUFFER ? NULL :
-				  dev->set->area.base + c[i].buf_offset;
+				  dev->area + c[i].buf_offset;
 		cmds[i] = &rec->cmd;
 	}
+	vdi_dev_leave(dev);
+	pthread_mutex_unlock(&dev->lock);
+	if (n < 0)
+		return vdi_from_errno(err, "GetCommand");
 	*count = n;
 	return NOERROR;
 }
@@ -364,6 +454,24 @@ VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
 	return vdi_client_get_commands(dev, timeout, out, 1, &n);
 }
 
+/*
+ * After the set's Close: a command the device handed out and the client
+ * still held was ended by Close's abort (VD_E_ABORT); any other pointer is
+ * VD_E_INVALID.  The caller holds @lock.
+ */
+static int vdi_complete_closed(vdi_client_device *dev,
+			       const vdi_client_completion *c)
+{
+	struct vdi_cmd_rec *rec = vdi_rec_lookup(dev, c->cmd);
+
+	if (!rec)
+		return vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
+				"this device handed out, or completed already");
+	vdi_rec_put(dev, rec);
+	return vdi_fail(VD_E_ABORT, "CompleteCommand: the set was closed; "
+			"the command was aborted");
+}
+
 VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
 					    const vdi_client_completion *c,
 					    unsigned int count,
@@ -373,12 +481,18 @@ VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
 	struct vdi_done d[VDI_CLIENT_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)d };
 	unsigned int chunk, i, j;
-	int n, err, ret = NOERROR;
+	int n, err, fd, ret = NOERROR;
 
 	if (!dev || !done || (!c && count))
 		return vdi_fail(VD_E_INVALID, "CompleteCommand: bad argument");
 	*done = 0;
+	pthread_mutex_lock(&dev->lock);
 	while (*done < count && !ret) {
+		fd = vdi_dev_enter(dev);
+		if (fd < 0) {
+			ret = vdi_complete_closed(dev, &c[*done]);
+			break;
+		}
 		chunk = count - *done;
 		if (chunk > VDI_CLIENT_BATCH)
 			chunk = VDI_CLIENT_BATCH;
@@ -398,14 +512,20 @@ VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
 			d[i].bytes_transferred = c[*done + i].bytesTransferred;
 			d[i].position = c[*done + i].position;
 		}
-		if (!i)
+		if (!i) {
+			vdi_dev_leave(dev);
 			break;
+		}
 		b.count = i;
-		n = ioctl(dev->fd, VDI_IOC_COMPLETE, &b);
+		/* Unmarked records are ours alone: no lock for the call. */
+		pthread_mutex_unlock(&dev->lock);
+		n = ioctl(fd, VDI_IOC_COMPLETE, &b);
+		err = errno;
+		pthread_mutex_lock(&dev->lock);
+		vdi_dev_leave(dev);
 		if (n < 0) {
 			/* A bad byte count leaves the command held; anything
 			 * else means it is gone (aborted): drop its record. */
-			err = errno;
 			if (err == EINVAL)
 				recs[0]->held = true;
 			else
@@ -425,6 +545,7 @@ VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
 			ret = NOERROR;
 		*done += n;
 	}
+	pthread_mutex_unlock(&dev->lock);
 	return ret;
 }
 
@@ -454,7 +575,7 @@ VDI_EXPORT int vdi_client_signal_abort(vdi_client_set *set)
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "SignalAbort: NULL set");
 	pthread_mutex_lock(&set->lock);
-	if (set->fd < 0)
+	if (vdi_no_set(set))
 		ret = vdi_fail(VD_E_PROTOCOL, "SignalAbort: no set");
 	else if (ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 }))
 		ret = vdi_from_errno(errno, "SignalAbort");
@@ -462,43 +583,115 @@ VDI_EXPORT int vdi_client_signal_abort(vdi_client_set *set)
 	return ret;
 }
 
+/*
+ * Close's view of the devices other processes hold: a secondary endpoint
+ * on the set, opened before the primary's fds go, stays to tell whether
+ * closing them aborted the set (the module aborts it when a device is not
+ * finished, see docs/ABI.md, Endings).  -1 when there is nothing to learn
+ * (the set ended normally, or is aborted already) or it cannot be opened.
+ */
+static int vdi_client_probe_open(vdi_client_set *set)
+{
+	struct vdi_open arg = { 0 };
+	int fd;
+
+	if (set->secondary || !set->configured || vdi_open_node(&fd))
+		return -1;
+	strcpy(arg.name, set->name);
+	if (ioctl(fd, VDI_IOC_OPEN_SECONDARY, &arg) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether the set the probe watches is aborted; closes the probe. */
+static bool vdi_client_probe_aborted(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	bool aborted;
+
+	if (fd < 0)
+		return false;
+	aborted = poll(&p, 1, 0) == 1 && p.revents & POLLERR;
+	close(fd);
+	return aborted;
+}
+
+/*
+ * Close one device of the set: no new call (they get a code), wait for the
+ * calls inside to leave, close the fd.  Its records stay (a late
+ * CompleteCommand is answered) until the set object is freed.
+ */
+static void vdi_client_device_close(vdi_client_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	while (dev->calls)
+		pthread_cond_wait(&dev->idle, &dev->lock);
+	if (dev->fd >= 0)
+		close(dev->fd);
+	dev->fd = -1;
+	pthread_mutex_unlock(&dev->lock);
+}
+
 static void vdi_client_device_free(vdi_client_device *dev)
 {
 	struct vdi_rec_chunk *chunk, *next;
 
-	close(dev->fd);
 	for (chunk = dev->chunks; chunk; chunk = next) {
 		next = chunk->next;
 		free(chunk);
 	}
+	pthread_cond_destroy(&dev->idle);
+	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }
 
 VDI_EXPORT int vdi_client_close(vdi_client_set *set)
 {
+	vdi_client_device *dev;
 	bool open = false;
-	unsigned int i;
+	int probe = -1;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "Close: NULL set");
 	pthread_mutex_lock(&set->lock);
-	if (set->fd < 0) {
+	if (vdi_no_set(set)) {
 		pthread_mutex_unlock(&set->lock);
 		return vdi_fail(VD_E_PROTOCOL, "Close: no set");
 	}
-	/* A device still in use, or with commands not completed, is open. */
-	for (i = 0; i < set->ndevs; i++)
-		open |= !set->devs[i]->ended || set->devs[i]->nheld;
-	if (open)
+	set->closing = true;
+	/* No new device call; a device still in use, or with commands not
+	 * completed, is open. */
+	for (dev = set->devs; dev; dev = dev->next) {
+		pthread_mutex_lock(&dev->lock);
+		if (!dev->closed)
+			open |= !dev->ended || dev->nheld;
+		dev->closed = true;
+		pthread_mutex_unlock(&dev->lock);
+	}
+	/* Waiters must wake: a GetConfiguration not answered yet means the
+	 * set cannot end normally either. */
+	if (open || (set->calls && !set->configured))
 		ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
-	for (i = 0; i < set->ndevs; i++)
-		vdi_client_device_free(set->devs[i]);
-	set->ndevs = 0;
-	vdi_area_unmap(&set->area);
+	else
+		probe = vdi_client_probe_open(set);
+	while (set->calls)
+		pthread_cond_wait(&set->idle, &set->lock);
+	for (dev = set->devs; dev; dev = dev->next)
+		vdi_client_device_close(dev);
+	/* Buffer pointers a late thread may still use stay harmless. */
+	vdi_area_unmap(&set->retired);
+	vdi_area_retire(&set->area, &set->retired);
 	close(set->fd);
 	set->fd = -1;
 	set->configured = false;
+	set->closing = false;
 	pthread_mutex_unlock(&set->lock);
+	/* A device another process holds that was not finished: the module
+	 * aborted the set as our fd went. */
+	if (vdi_client_probe_aborted(probe))
+		open = true;
 	if (open)
 		return vdi_fail(VD_E_OPEN, "Close: devices were still open; "
 				"the set was aborted");
@@ -507,10 +700,18 @@ VDI_EXPORT int vdi_client_close(vdi_client_set *set)
 
 VDI_EXPORT void vdi_client_set_free(vdi_client_set *set)
 {
+	vdi_client_device *dev, *next;
+
 	if (!set)
 		return;
 	if (set->fd >= 0)
 		vdi_client_close(set);
+	for (dev = set->devs; dev; dev = next) {
+		next = dev->next;
+		vdi_client_device_free(dev);
+	}
+	vdi_area_unmap(&set->retired);
+	pthread_cond_destroy(&set->idle);
 	pthread_mutex_destroy(&set->lock);
 	free(set);
 }
@@ -550,7 +751,8 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 	}
 	set->fd = fd;
 	set->secondary = true;
-	ret = vdi_client_read_config(set, 0, &cfg);
+	strcpy(set->name, name);
+	ret = vdi_client_read_config(fd, 0, &cfg);
 	if (!ret)
 		ret = vdi_client_map(set, &cfg);
 	if (ret) {
@@ -579,7 +781,7 @@ VDI_EXPORT int vdi_client_get_buffer_handle(vdi_client_set *set,
 	if (!set || !handle)
 		return vdi_fail(VD_E_INVALID, "GetBufferHandle: NULL argument");
 	pthread_mutex_lock(&set->lock);
-	if (set->fd < 0)
+	if (vdi_no_set(set))
 		ret = vdi_fail(VD_E_PROTOCOL, "GetBufferHandle: no set");
 	else if (!buffer || !vdi_area_holds(&set->area, buffer, 1))
 		ret = vdi_fail(VD_E_INVALID, "GetBufferHandle: not in the "
@@ -599,7 +801,7 @@ VDI_EXPORT int vdi_client_map_buffer_handle(vdi_client_set *set,
 	if (!set || !buffer)
 		return vdi_fail(VD_E_INVALID, "MapBufferHandle: NULL argument");
 	pthread_mutex_lock(&set->lock);
-	if (set->fd < 0)
+	if (vdi_no_set(set))
 		ret = vdi_fail(VD_E_PROTOCOL, "MapBufferHandle: no set");
 	else if (handle >= set->area.size)
 		ret = vdi_fail(VD_E_INVALID, "MapBufferHandle: handle %u is "

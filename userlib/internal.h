@@ -29,6 +29,12 @@ struct vdi_area {
 };
 int vdi_area_map(struct vdi_area *area, int fd, uint32_t size);
 void vdi_area_unmap(struct vdi_area *area);
+/*
+ * Drop the set's pages from @area but keep its addresses mapped (private,
+ * anonymous) in @retired, so a thread still using a buffer pointer after
+ * Close touches harmless memory; vdi_area_unmap(@retired) frees them.
+ */
+void vdi_area_retire(struct vdi_area *area, struct vdi_area *retired);
 bool vdi_area_holds(const struct vdi_area *area, const uint8_t *p, size_t len);
 
 /* buffers.c: the server's allocator over the area. */
@@ -74,10 +80,17 @@ struct vdi_spin {
 int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
 		   struct vdi_spin *st);
 
-/* Timeouts: VDI milliseconds to the module's (negative = forever). */
+/*
+ * Timeouts: VDI milliseconds to the module's (negative = forever).  Beyond
+ * VDI_TIMEOUT_MAX_MS (some 146,000 years; INT64_MAX, LONG_MAX) is forever
+ * too, so that deadline arithmetic in microseconds cannot overflow.
+ */
+#define VDI_TIMEOUT_MAX_MS	(INT64_MAX / 2000)
+
 static inline int64_t vdi_timeout(int64_t ms)
 {
-	return ms < 0 || ms == (int64_t)0xffffffffU ? -1 : ms;
+	return ms < 0 || ms == (int64_t)0xffffffffU ||
+	       ms > VDI_TIMEOUT_MAX_MS ? -1 : ms;
 }
 
 #endif /* LIBVDI_INTERNAL_H */

@@ -2,13 +2,20 @@
 /*
  * libvdi: reaching /dev/vdi.  If the node is missing, load the module
  * through libkmod (as modprobe would), then check the API handshake.
+ * Also the buffer area's mapping, and what a fork()ed child keeps of both.
  */
+#define _GNU_SOURCE		/* dup3 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libkmod.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,8 +74,71 @@ static int vdi_open_retry(void)
 	return fd;
 }
 
+/*
+ * fork(): a child that does not exec inherits every fd (O_CLOEXEC acts only
+ * at exec) and would keep the parent's sets alive after the parent died:
+ * the module sees a set's end when the last reference to its files goes,
+ * so the peer would never learn of the death.  The buffer area is
+ * MADV_DONTFORK (vdi_area_map()); the fds are replaced in the child, right
+ * after fork(), by /dev/null (so their numbers stay taken: a parent's
+ * object the child wrongly uses can hit nothing else), and the child's
+ * copies of libvdi's objects are dead (docs/LIBRARY.md, fork()).
+ */
+static dev_t vdi_node_rdev;		/* /dev/vdi's, set once, before fork */
+
+static bool vdi_fd_is_vdi(int fd)
+{
+	char path[40], link[32];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		return false;
+	if (S_ISCHR(st.st_mode))
+		return st.st_rdev == vdi_node_rdev;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[vdi-device]");
+}
+
+static void vdi_atfork_child(void)
+{
+	int fd, null = -1, saved = errno;
+	struct dirent *e;
+	DIR *dir;
+
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd == dirfd(dir) || !vdi_fd_is_vdi(fd))
+			continue;
+		if (null < 0)
+			null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup3(null, fd, O_CLOEXEC) < 0)
+			close(fd);
+	}
+	if (null >= 0)
+		close(null);
+	closedir(dir);
+	errno = saved;
+}
+
+static void vdi_atfork_install(void)
+{
+	pthread_atfork(NULL, NULL, vdi_atfork_child);
+}
+
 int vdi_open_node(int *out)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct stat st;
 	struct vdi_version v = { .api_major = VDI_API_MAJOR };
 	int fd, ret;
 
@@ -92,6 +162,9 @@ int vdi_open_node(int *out)
 		close(fd);
 		return ret;
 	}
+	if (!fstat(fd, &st))
+		__atomic_store_n(&vdi_node_rdev, st.st_rdev, __ATOMIC_RELAXED);
+	pthread_once(&once, vdi_atfork_install);
 	*out = fd;
 	return NOERROR;
 }
@@ -132,6 +205,12 @@ int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
 		munmap(res, (size_t)(at - res));
 	if (at + size < res + span)
 		munmap(at + size, (size_t)(res + span - (at + size)));
+	/* A fork()ed child must not keep the set alive through it. */
+	if (madvise(p, size, MADV_DONTFORK)) {
+		err = errno;
+		munmap(p, size);
+		return vdi_from_errno(err, "marking the buffer area");
+	}
 	area->base = p;
 	area->size = size;
 	return NOERROR;
@@ -150,6 +229,26 @@ void vdi_area_unmap(struct vdi_area *area)
 	while (area->base && munmap(area->base, area->size) &&
 	       errno == ENOMEM && ++tries < 1000)
 		nanosleep(&pause, NULL);
+	area->base = NULL;
+	area->size = 0;
+}
+
+void vdi_area_retire(struct vdi_area *area, struct vdi_area *retired)
+{
+	void *p;
+
+	retired->base = NULL;
+	retired->size = 0;
+	if (!area->base)
+		return;
+	p = mmap(area->base, area->size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		vdi_area_unmap(area);
+		return;
+	}
+	madvise(p, area->size, MADV_DONTFORK);
+	*retired = *area;
 	area->base = NULL;
 	area->size = 0;
 }

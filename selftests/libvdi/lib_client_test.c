@@ -9,6 +9,8 @@
  */
 #include "lib_test_util.h"
 
+#include <limits.h>
+
 struct cpair {
 	char name[LT_NAME_MAX];
 	struct lt_peer rs;		/* the remote server */
@@ -1008,6 +1010,232 @@ TEST(secondary_process_serves_a_device)
 	EXPECT_VD(NOERROR, m.a[0]);
 	EXPECT_EQ(0, lt_peer_finish(&sec, 5000));
 	EXPECT_EQ(0, cpair_teardown(&c));
+}
+
+/*
+ * A device a secondary holds and has not finished is an open device: the
+ * primary's Close says VD_E_OPEN (and the set is aborted), as it does for
+ * its own devices; one the secondary saw end normally is not.
+ */
+TEST(close_with_a_device_a_secondary_holds_is_open)
+{
+	struct lt_peer sec;
+	VDC_Command *cmd;
+	struct lt_msg m;
+	struct cpair c;
+	VDConfig cfg;
+	int still_open;
+
+	for (still_open = 1; still_open >= 0; still_open--) {
+		ASSERT_EQ(0, cpair_spawn(&c, "secopen"));
+		ASSERT_EQ(0, lt_spawn(&sec, lt_rc_main, c.name));
+		c.ndev = 2;
+		ASSERT_VD(NOERROR, cpair_create(&c, 2));
+		ASSERT_VD(NOERROR, lt_rs_ready(&c.rs, 0));
+		ASSERT_VD(NOERROR, vdi_client_get_configuration(c.set, 1000,
+								&cfg));
+		ASSERT_VD(NOERROR, vdi_client_open_device(c.set, c.name,
+							  &c.dev[0]));
+		ASSERT_VD(NOERROR, lt_rc_call(&sec, RC_SECONDARY, 0, 0, 0, 0,
+					      0, NULL));
+		ASSERT_VD(NOERROR, lt_rc_call(&sec, RC_OPEN, 1, 0, 0, 0, 0,
+					      NULL));
+		ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_OPEN_DEV, -1, 0, 0, 0,
+					      0, NULL));
+		ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_AGENT, 0, 0, 0, 0, 0,
+					      NULL));
+		/* The primary's own device ends normally... */
+		ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_CLOSE_DEV, 0, 0, 0, 0,
+					      0, NULL));
+		EXPECT_VD(VD_E_CLOSE, vdi_client_get_command(c.dev[0], 1000,
+							     &cmd));
+		if (!still_open) {
+			/* ...and so does the secondary's, which it keeps. */
+			ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_CLOSE_DEV, 1,
+						      0, 0, 0, 0, NULL));
+			EXPECT_VD(VD_E_CLOSE, lt_rc_serve(&sec, 1, -1, -1, -1,
+							  1000, NULL));
+			EXPECT_VD(NOERROR, vdi_client_close(c.set));
+			EXPECT_VD(0, lt_rs_call(&c.rs, RS_AGENT_WAIT, 0, 0, 0,
+						0, 2000, &m));
+			EXPECT_VD(NOERROR, m.a[0]);
+		} else {
+			/* ...but device 1 is still in the secondary's use. */
+			EXPECT_VD(VD_E_OPEN, vdi_client_close(c.set));
+			EXPECT_VD(0, lt_rs_call(&c.rs, RS_AGENT_WAIT, 0, 0, 0,
+						0, 2000, &m));
+			EXPECT_VD(VD_E_ABORT, m.a[0]);
+			EXPECT_VD(VD_E_ABORT, lt_rc_serve(&sec, 1, -1, -1, -1,
+							  1000, NULL));
+		}
+		EXPECT_VD(VD_E_PROTOCOL, vdi_client_close(c.set));
+		/* The secondary's own Close: its device was in use. */
+		EXPECT_VD(still_open ? VD_E_OPEN : NOERROR,
+			  lt_rc_call(&sec, RC_CLOSE, 0, 0, 0, 0, 0, NULL));
+		EXPECT_EQ(0, lt_peer_finish(&sec, 5000));
+		EXPECT_EQ(0, cpair_teardown(&c));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* huge timeouts: "forever", not "at once"                            */
+
+TEST(huge_timeouts_wait_forever)
+{
+	static const int64_t huge[] = {
+		INT64_MAX, (int64_t)LONG_MAX, INT64_MAX / 1000 + 1,
+		(int64_t)1 << 62, INT64_MAX / 2000 + 1,
+	};
+	VDC_Command *cmd;
+	struct lt_msg m;
+	struct cpair c;
+	VDConfig cfg;
+	int64_t t0;
+	unsigned int i;
+
+	ASSERT_EQ(0, cpair_spawn(&c, "huge"));
+	ASSERT_VD(NOERROR, cpair_create(&c, 1));
+	/* GetConfiguration: the server ends its configuration 300 ms on. */
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_OPEN, 0, 0, 0, 0, 0, NULL));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_BEGIN, VDF_WriteMedia |
+				      VDF_ReadMedia, 0, 512, 65536, 0, NULL));
+	ASSERT_EQ(0, rs_post(&c, RS_END, 0, 300));
+	t0 = lt_now_ms();
+	EXPECT_VD(NOERROR, vdi_client_get_configuration(c.set, INT64_MAX,
+							&cfg));
+	EXPECT_LE(250, lt_now_ms() - t0);
+	EXPECT_VD(NOERROR, rs_answer(&c, &m));
+	ASSERT_VD(NOERROR, vdi_client_open_device(c.set, c.name, &c.dev[0]));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_OPEN_DEV, -1, 0, 0, 0, 0,
+				      NULL));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_AGENT, 0, 0, 0, 0, 0, NULL));
+	/* GetCommand: the command comes 300 ms on. */
+	for (i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		lt_msg_init(&m, RS_SEND);
+		m.a[0] = 0;
+		m.a[1] = VDC_Flush;
+		m.q[3] = 300;
+		ASSERT_EQ(0, lt_send(&c.rs, &m));
+		t0 = lt_now_ms();
+		cmd = NULL;
+		EXPECT_EQ(NOERROR, vdi_client_get_command(c.dev[0], huge[i],
+							  &cmd)) {
+			TH_LOG("timeout %lld: %s", (long long)huge[i],
+			       vdi_last_error());
+		}
+		EXPECT_LE(250, lt_now_ms() - t0);
+		EXPECT_VD(NOERROR, rs_answer(&c, &m));
+		if (cmd)
+			EXPECT_VD(NOERROR, vdi_client_complete_command(
+					c.dev[0], cmd, 0, 0, 0));
+	}
+	EXPECT_VD(0, lt_rs_call(&c.rs, RS_WAIT, 5, 0, 0, 0, 2000, NULL));
+	c.ndev = 1;
+	end_normally(_metadata, &c);
+}
+
+/* ------------------------------------------------------------------ */
+/* fork(): a child that does not exec keeps nothing of the set alive  */
+
+static bool is_vdi_fd(int fd)
+{
+	char path[64], link[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	return !strcmp(link, "/dev/vdi") ||
+	       !strcmp(link, "anon_inode:[vdi-device]");
+}
+
+/*
+ * The primary client: Create (answer op 1), GetConfiguration, a device,
+ * then fork a child that neither execs nor exits; the child answers op 3
+ * (a0: the buffer area is not mapped in it, a1: vdi fds it holds), the
+ * parent op 2 (a0: the child's pid), and both sleep.
+ */
+static int fork_client(struct lt_peer *self, void *arg)
+{
+	const char *name = (const char *)arg;
+	vdi_client_device *dev;
+	vdi_client_set *set;
+	unsigned char vec[1];
+	struct lt_msg m;
+	uint8_t *area;
+	VDConfig cfg;
+	pid_t pid;
+	int fd, n;
+
+	set = vdi_client_set_new();
+	CK(set != NULL);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.deviceCount = 1;
+	CKEQ(NOERROR, vdi_client_create(set, name, &cfg));
+	lt_msg_init(&m, 1);
+	CK(lt_send(self, &m) == 0);
+	CKEQ(NOERROR, vdi_client_get_configuration(set, 10000, &cfg));
+	CKEQ(NOERROR, vdi_client_open_device(set, name, &dev));
+	CKEQ(NOERROR, vdi_client_map_buffer_handle(set, 0, &area));
+	pid = fork();
+	CK(pid >= 0);
+	if (pid == 0) {
+		lt_msg_init(&m, 3);
+		m.a[0] = mincore((void *)((uintptr_t)area & ~4095UL), 4096,
+				 vec) && errno == ENOMEM;
+		for (fd = 0; fd < 1024; fd++)
+			m.a[1] += is_vdi_fd(fd);
+		n = lt_send(self, &m);
+		if (!n)
+			sleep(20);
+		_exit(0);
+	}
+	lt_msg_init(&m, 2);
+	m.a[0] = (int)pid;
+	CK(lt_send(self, &m) == 0);
+	sleep(30);
+	return 0;
+}
+
+TEST(fork_child_does_not_keep_a_dead_parents_set)
+{
+	char name[LT_NAME_MAX];
+	struct lt_peer rs, cl;
+	struct lt_msg m, a, b;
+	pid_t child;
+
+	lt_name(name, "fork");
+	ASSERT_EQ(0, lt_spawn(&rs, lt_rs_main, name));
+	ASSERT_EQ(0, lt_spawn(&cl, fork_client, name));
+	ASSERT_EQ(0, lt_recv(&cl, &m, LT_RPC_MS));
+	ASSERT_EQ(1, m.op);
+	ASSERT_VD(NOERROR, lt_rs_ready(&rs, 0));
+	ASSERT_VD(NOERROR, lt_rs_call(&rs, RS_OPEN_DEV, -1, 0, 0, 0, 0, NULL));
+	ASSERT_VD(NOERROR, lt_rs_call(&rs, RS_AGENT, 0, 0, 0, 0, 0, NULL));
+	ASSERT_EQ(0, lt_recv(&cl, &a, LT_RPC_MS));
+	ASSERT_EQ(0, lt_recv(&cl, &b, LT_RPC_MS));
+	if (a.op == 3) {
+		m = a;
+		a = b;
+		b = m;
+	}
+	ASSERT_EQ(2, a.op);
+	ASSERT_EQ(3, b.op);
+	child = (pid_t)a.a[0];
+	/* The area is not in the child, nor is any vdi file. */
+	EXPECT_EQ(1, b.a[0]);
+	EXPECT_EQ(0, b.a[1]);
+	/* The primary dies; its child lives on: the server must learn. */
+	ASSERT_EQ(0, kill(child, 0));
+	lt_peer_kill(&cl);
+	EXPECT_VD(0, lt_rs_call(&rs, RS_AGENT_WAIT, 0, 0, 0, 0, 3000, &m));
+	EXPECT_VD(VD_E_ABORT, m.a[0]);
+	EXPECT_EQ(0, kill(child, 0));
+	kill(child, SIGKILL);
+	EXPECT_VD(NOERROR, lt_rs_call(&rs, RS_CLOSE, 0, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
 }
 
 TEST(buffer_handles_across_processes)

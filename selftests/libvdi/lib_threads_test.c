@@ -11,7 +11,11 @@
 #include <semaphore.h>
 
 #define NDEV		8
+#ifdef __SANITIZE_THREAD__
+#define PER_DEV		50		/* TSan (mk/debug.mk): ~10x slower */
+#else
 #define PER_DEV		400
+#endif
 #define NBUF		4
 #define BUFSZ		32768
 
