@@ -251,7 +251,11 @@ int vdi_area_mmap(struct vdi_set *set, struct vm_area_struct *vma)
 	if (vma->vm_pgoff >= set->npages || npages > set->npages - vma->vm_pgoff)
 		return -EINVAL;
 
-	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	/*
+	 * VM_DONTCOPY: a forked child gets no mapping, so it neither keeps a
+	 * dead parent's pages nor writes into a set it has no role in.
+	 */
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
 	vma->vm_ops = &vdi_area_vm_ops;
 	return 0;
 }

@@ -1451,6 +1451,36 @@ TEST(mmap_stays_valid_after_the_fds_are_closed)
 	munmap(b, 2 * VDI_PAGE);
 }
 
+/*
+ * A child forked by a process that maps the area gets no mapping of it: the
+ * area's pages are not the child's to keep alive, nor to scribble on, and a
+ * backup client that forks a helper must not hand it the set's memory.
+ */
+TEST(mmap_is_not_inherited_by_fork)
+{
+	struct vdi_sess_opts o = { .area = 2 * VDI_PAGE, .no_map = true };
+	struct vdi_sess s;
+	uint8_t *a;
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, vdi_sess_setup(&s, &o));
+	a = vdi_map(s.cset, 2 * VDI_PAGE, 0);
+	ASSERT_NE(NULL, a);
+	a[0] = 1;
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)	/* msync() of an unmapped range: ENOMEM */
+		_exit(msync(a, 2 * VDI_PAGE, MS_ASYNC) == -1 && errno == ENOMEM ?
+		      0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));	/* 1: the child had the area */
+	EXPECT_EQ(1, a[0]);			/* the parent keeps it */
+	munmap(a, 2 * VDI_PAGE);
+	vdi_sess_close(&s);
+}
+
 /* ------------------------------------------------------------------ */
 /* two processes                                                      */
 
