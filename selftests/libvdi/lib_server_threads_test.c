@@ -54,20 +54,7 @@ static bool flag_wait(int *flag, int timeout_ms)
  */
 static int in_futex(pid_t tid)
 {
-	char path[64], buf[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strncmp(buf, "202 ", 4) == 0;
+	return lt_in_syscall(tid, SYS_futex);
 }
 
 /* Until the waiter blocks inside the library (Close must find it in). */

@@ -223,10 +223,10 @@ static inline pid_t lt_gettid(void)
 }
 
 /*
- * Whether thread @tid of this process is blocked in ioctl() (syscall 16 on
- * x86-64): -1 if /proc cannot tell.
+ * Whether thread @tid of this process is blocked in system call @nr (the
+ * first number of /proc/.../syscall): -1 if /proc cannot tell.
  */
-static inline int lt_in_ioctl(pid_t tid)
+static inline int lt_in_syscall(pid_t tid, long nr)
 {
 	char path[64], buf[64];
 	ssize_t n;
@@ -241,7 +241,13 @@ static inline int lt_in_ioctl(pid_t tid)
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
-	return strncmp(buf, "16 ", 3) == 0;
+	return strtol(buf, NULL, 10) == nr && buf[0] != '-';
+}
+
+/* Whether thread @tid of this process is blocked in ioctl(). */
+static inline int lt_in_ioctl(pid_t tid)
+{
+	return lt_in_syscall(tid, SYS_ioctl);
 }
 
 /* The set-per-user limit of the module (16 unless changed). */
