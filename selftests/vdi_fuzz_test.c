@@ -13,8 +13,8 @@
  * (endpoint, client / secondary / server set, client / server device,
  * dup()ed, closed) in every state, mixed with protocol-correct steps that
  * drive sets into their deeper states, mmap / munmap / mprotect / madvise /
- * mremap of the areas, poll, fork (a child with copies of every fd and
- * mapping, killed or exiting), and a periodic SIGALRM that interrupts every
+ * mremap of the areas, poll, fork (a child with copies of every fd, not of
+ * the areas, killed or exiting), and a periodic SIGALRM that interrupts every
  * wait.  The run's seed is printed; VDI_FUZZ_SEED=<seed> replays the same
  * call sequences (the interleaving of the workers is the scheduler's).
  *
@@ -956,9 +956,15 @@ static void fuzz_fork(struct worker *w)
 	if (pid < 0)
 		return;
 	if (pid == 0) {
-		/* the child: copies of every fd and mapping; a few ops, then out */
+		/*
+		 * The child: copies of every fd, but none of the areas'
+		 * mappings (VM_DONTCOPY: their addresses are free here, and
+		 * may go to the child's own); a few ops, then out.
+		 */
 		struct itimerval it = { { 0, 8000 }, { 0, 8000 } };
 
+		for (unsigned int i = 0; i < MAPS; i++)
+			w->maps[i].p = NULL;
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setitimer(ITIMER_REAL, &it, NULL);	/* not inherited */
 		vdi_rng_seed(&w->r, vdi_rng_next(&w->r) ^ 0xc0ffee);
