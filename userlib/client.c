@@ -59,6 +59,7 @@ struct vdi_client_device {
 };
 
 struct vdi_client_set {
+	unsigned int generation;	/* vdi_generation() when made */
 	pthread_cond_t idle;		/* @calls dropped to 0 while @closing */
 	pthread_mutex_t lock;		/* protects everything below */
 	int fd;				/* -1: no set (DNE) */
@@ -84,7 +85,19 @@ VDI_EXPORT vdi_client_set *vdi_client_set_new(void)
 	pthread_cond_init(&set->idle, NULL);
 	set->fd = -1;
 	set->gid = -1;
+	set->generation = vdi_generation();
 	return set;
+}
+
+/*
+ * A fork()ed child's copy of its parent's object: its fds are /dev/null,
+ * its area absent (the addresses may be the child's own now), its locks
+ * possibly held by threads the child does not have.  Close and free leave
+ * it alone (a C++ destructor at the child's exit comes here).
+ */
+static bool vdi_client_set_foreign(const vdi_client_set *set)
+{
+	return set->generation != vdi_generation();
 }
 
 VDI_EXPORT int vdi_client_set_access(vdi_client_set *set, unsigned int mode,
@@ -139,7 +152,7 @@ VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 				       "'%s' already exists", name);
 		else
 			ret = vdi_from_errno(errno, "Create");
-		close(fd);
+		vdi_fd_close(fd);
 		goto out_unlock;
 	}
 	set->fd = fd;
@@ -260,6 +273,12 @@ VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
 		ret = vdi_fail(VD_E_PROTOCOL, "OpenDevice: no set");
 		goto out_unlock;
 	}
+	/* Not before the area is mapped: commands point into it. */
+	if (!set->configured) {
+		ret = vdi_fail(VD_E_PROTOCOL, "OpenDevice: before "
+			       "GetConfiguration succeeded");
+		goto out_unlock;
+	}
 	fd = ioctl(set->fd, VDI_IOC_OPEN_DEVICE, &arg);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -269,6 +288,7 @@ VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
 			ret = vdi_from_errno(errno, "OpenDevice");
 		goto out_unlock;
 	}
+	vdi_fd_track(fd);
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_cond_init(&dev->idle, NULL);
 	dev->fd = fd;
@@ -599,7 +619,7 @@ static int vdi_client_probe_open(vdi_client_set *set)
 		return -1;
 	strcpy(arg.name, set->name);
 	if (ioctl(fd, VDI_IOC_OPEN_SECONDARY, &arg) < 0) {
-		close(fd);
+		vdi_fd_close(fd);
 		return -1;
 	}
 	return fd;
@@ -614,7 +634,7 @@ static bool vdi_client_probe_aborted(int fd)
 	if (fd < 0)
 		return false;
 	aborted = poll(&p, 1, 0) == 1 && p.revents & POLLERR;
-	close(fd);
+	vdi_fd_close(fd);
 	return aborted;
 }
 
@@ -629,7 +649,7 @@ static void vdi_client_device_close(vdi_client_device *dev)
 	while (dev->calls)
 		pthread_cond_wait(&dev->idle, &dev->lock);
 	if (dev->fd >= 0)
-		close(dev->fd);
+		vdi_fd_close(dev->fd);
 	dev->fd = -1;
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -655,6 +675,9 @@ VDI_EXPORT int vdi_client_close(vdi_client_set *set)
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "Close: NULL set");
+	if (vdi_client_set_foreign(set))
+		return vdi_fail(VD_E_PROTOCOL, "Close: the parent's set, in a "
+				"fork()ed child: left alone");
 	pthread_mutex_lock(&set->lock);
 	if (vdi_no_set(set)) {
 		pthread_mutex_unlock(&set->lock);
@@ -683,7 +706,7 @@ VDI_EXPORT int vdi_client_close(vdi_client_set *set)
 	/* Buffer pointers a late thread may still use stay harmless. */
 	vdi_area_unmap(&set->retired);
 	vdi_area_retire(&set->area, &set->retired);
-	close(set->fd);
+	vdi_fd_close(set->fd);
 	set->fd = -1;
 	set->configured = false;
 	set->closing = false;
@@ -702,7 +725,7 @@ VDI_EXPORT void vdi_client_set_free(vdi_client_set *set)
 {
 	vdi_client_device *dev, *next;
 
-	if (!set)
+	if (!set || vdi_client_set_foreign(set))
 		return;
 	if (set->fd >= 0)
 		vdi_client_close(set);
@@ -746,7 +769,7 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 				       "'%s' ready for secondaries", name);
 		else
 			ret = vdi_from_errno(errno, "OpenInSecondary");
-		close(fd);
+		vdi_fd_close(fd);
 		goto out_unlock;
 	}
 	set->fd = fd;
@@ -756,7 +779,7 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 	if (!ret)
 		ret = vdi_client_map(set, &cfg);
 	if (ret) {
-		close(fd);
+		vdi_fd_close(fd);
 		set->fd = -1;
 		goto out_unlock;
 	}

@@ -21,6 +21,15 @@ int vdi_check_instance(const char *instance);
 
 /* node.c: an fd on /dev/vdi, loading the module first if need be. */
 int vdi_open_node(int *fd);
+/*
+ * Every fd libvdi holds is tracked (vdi_open_node() does it for its own;
+ * device fds after OPEN_DEVICE), and closed with vdi_fd_close(): a fork()ed
+ * child gets /dev/null in their place.  vdi_generation() changes in every
+ * such child: an object made in another generation is the parent's, dead.
+ */
+void vdi_fd_track(int fd);
+void vdi_fd_close(int fd);
+unsigned int vdi_generation(void);
 
 /* The buffer area as this process maps it. */
 struct vdi_area {

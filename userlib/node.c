@@ -5,17 +5,14 @@
  * Also the buffer area's mapping, and what a fork()ed child keeps of both.
  */
 #define _GNU_SOURCE		/* dup3 */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libkmod.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,55 +75,54 @@ static int vdi_open_retry(void)
  * fork(): a child that does not exec inherits every fd (O_CLOEXEC acts only
  * at exec) and would keep the parent's sets alive after the parent died:
  * the module sees a set's end when the last reference to its files goes,
- * so the peer would never learn of the death.  The buffer area is
- * MADV_DONTFORK (vdi_area_map()); the fds are replaced in the child, right
- * after fork(), by /dev/null (so their numbers stay taken: a parent's
- * object the child wrongly uses can hit nothing else), and the child's
- * copies of libvdi's objects are dead (docs/LIBRARY.md, fork()).
+ * so the peer would never learn of the death.  The buffer area is not
+ * inherited (MADV_DONTFORK here, VM_DONTCOPY in the module); the fds libvdi
+ * opened are replaced in the child, right after fork(), by /dev/null (so
+ * their numbers stay taken: a parent's object the child wrongly uses can
+ * hit nothing else), and the child's copies of libvdi's objects are dead
+ * (docs/LIBRARY.md, fork()).
+ *
+ * The fds are known by number, a bit each: the child handler runs in the
+ * child of a process that may have had other threads, where only
+ * async-signal-safe calls are allowed (open, dup3, close), so it cannot
+ * look anything up.  An fd is marked once open and unmarked before it is
+ * closed (vdi_fd_close()), so a number reused by someone else is never
+ * marked.  Fds from VDI_FD_TRACKED up are not tracked (then inherited).
  */
-static dev_t vdi_node_rdev;		/* /dev/vdi's, set once, before fork */
+#define VDI_FD_TRACKED	65536
+#define VDI_FD_WORD	(8 * sizeof(unsigned long))
+static unsigned long vdi_fd_bits[VDI_FD_TRACKED / VDI_FD_WORD];
 
-static bool vdi_fd_is_vdi(int fd)
+/* Bumped in every child: objects made in another generation are dead. */
+static unsigned int vdi_fork_generation;
+
+unsigned int vdi_generation(void)
 {
-	char path[40], link[32];
-	struct stat st;
-	ssize_t n;
-
-	if (fstat(fd, &st))
-		return false;
-	if (S_ISCHR(st.st_mode))
-		return st.st_rdev == vdi_node_rdev;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return false;
-	link[n] = 0;
-	return !strcmp(link, "anon_inode:[vdi-device]");
+	return __atomic_load_n(&vdi_fork_generation, __ATOMIC_RELAXED);
 }
 
 static void vdi_atfork_child(void)
 {
-	int fd, null = -1, saved = errno;
-	struct dirent *e;
-	DIR *dir;
+	int null = -1, saved = errno;
+	unsigned long bits;
+	unsigned int w, b;
 
-	dir = opendir("/proc/self/fd");
-	if (!dir)
-		return;
-	while ((e = readdir(dir))) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		fd = atoi(e->d_name);
-		if (fd == dirfd(dir) || !vdi_fd_is_vdi(fd))
-			continue;
-		if (null < 0)
-			null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup3(null, fd, O_CLOEXEC) < 0)
-			close(fd);
+	__atomic_add_fetch(&vdi_fork_generation, 1, __ATOMIC_RELAXED);
+	for (w = 0; w < VDI_FD_TRACKED / VDI_FD_WORD; w++) {
+		bits = __atomic_exchange_n(&vdi_fd_bits[w], 0, __ATOMIC_RELAXED);
+		for (b = 0; bits; b++, bits >>= 1) {
+			int fd = (int)(w * VDI_FD_WORD + b);
+
+			if (!(bits & 1))
+				continue;
+			if (null < 0)
+				null = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (null < 0 || dup3(null, fd, O_CLOEXEC) < 0)
+				close(fd);
+		}
 	}
 	if (null >= 0)
 		close(null);
-	closedir(dir);
 	errno = saved;
 }
 
@@ -135,10 +131,27 @@ static void vdi_atfork_install(void)
 	pthread_atfork(NULL, NULL, vdi_atfork_child);
 }
 
-int vdi_open_node(int *out)
+void vdi_fd_track(int fd)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct stat st;
+
+	pthread_once(&once, vdi_atfork_install);
+	if (fd >= 0 && fd < VDI_FD_TRACKED)
+		__atomic_or_fetch(&vdi_fd_bits[fd / VDI_FD_WORD],
+				  1UL << (fd % VDI_FD_WORD), __ATOMIC_RELAXED);
+}
+
+void vdi_fd_close(int fd)
+{
+	if (fd >= 0 && fd < VDI_FD_TRACKED)
+		__atomic_and_fetch(&vdi_fd_bits[fd / VDI_FD_WORD],
+				   ~(1UL << (fd % VDI_FD_WORD)),
+				   __ATOMIC_RELAXED);
+	close(fd);
+}
+
+int vdi_open_node(int *out)
+{
 	struct vdi_version v = { .api_major = VDI_API_MAJOR };
 	int fd, ret;
 
@@ -162,9 +175,7 @@ int vdi_open_node(int *out)
 		close(fd);
 		return ret;
 	}
-	if (!fstat(fd, &st))
-		__atomic_store_n(&vdi_node_rdev, st.st_rdev, __ATOMIC_RELAXED);
-	pthread_once(&once, vdi_atfork_install);
+	vdi_fd_track(fd);
 	*out = fd;
 	return NOERROR;
 }

@@ -61,6 +61,7 @@ struct vdi_server_device {
 };
 
 struct vdi_server_set {
+	unsigned int generation;	/* vdi_generation() at Open */
 	int fd;
 	pthread_mutex_t lock;		/* protects everything below */
 	pthread_cond_t agent_cv;	/* signalled when the agent starts or
@@ -122,15 +123,24 @@ static int vdi_srv_enter(vdi_server_set *set, struct vdi_srv_call *call,
 	return vdi_fail(VD_E_ABORT, "%s: the set is being closed", what);
 }
 
+/*
+ * Count a call out.  Once Close has begun, the set may be freed the moment
+ * @users reaches 0, so nothing of it is touched after the decrement: during
+ * Close the decrement is made under @lock (Close frees only after taking
+ * it), and a decrement that raced Close's start, made without the lock and
+ * without a wake-up, is found by Close's timed wait.
+ */
 static void vdi_srv_leave(vdi_server_set *set, struct vdi_srv_call *call)
 {
 	vdi_srv_calls = call->outer;
-	if (__atomic_sub_fetch(&set->users, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_load_n(&set->closing, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&set->closing, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&set->lock);
-		pthread_cond_broadcast(&set->agent_cv);
+		if (__atomic_sub_fetch(&set->users, 1, __ATOMIC_SEQ_CST) == 0)
+			pthread_cond_broadcast(&set->agent_cv);
 		pthread_mutex_unlock(&set->lock);
+		return;
 	}
+	__atomic_sub_fetch(&set->users, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Is this thread inside a call of @set (e.g. in one of its routines)? */
@@ -244,11 +254,12 @@ VDI_EXPORT int vdi_server_open_ex(vdi_server_set **out, const char *instance,
 	pthread_cond_init(&set->agent_cv, &attr);
 	pthread_condattr_destroy(&attr);
 	set->phase = VDI_SRV_CONNECTED;
+	set->generation = vdi_generation();
 	*out = set;
 	return NOERROR;
 
 out_close:
-	close(set->fd);
+	vdi_fd_close(set->fd);
 out_free:
 	free(set);
 	return ret;
@@ -265,10 +276,17 @@ VDI_EXPORT int vdi_server_get_owner(vdi_server_set *set, uint32_t *uid,
 				    uint32_t *gid, uint32_t *mode)
 {
 	struct vdi_set_info info = { 0 };
+	struct vdi_srv_call call;
+	int ret;
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "GetOwner: NULL set");
-	if (ioctl(set->fd, VDI_IOC_SET_INFO, &info) < 0)
+	ret = vdi_srv_enter(set, &call, "GetOwner");
+	if (ret)
+		return ret;
+	ret = ioctl(set->fd, VDI_IOC_SET_INFO, &info);
+	vdi_srv_leave(set, &call);
+	if (ret < 0)
 		return vdi_from_errno(errno, "GetOwner");
 	if (uid)
 		*uid = info.uid;
@@ -560,6 +578,7 @@ VDI_EXPORT int vdi_server_open_device(vdi_server_set *set, const char *name,
 		free(dev);
 		goto out_leave;
 	}
+	vdi_fd_track(fd);
 	dev->set = set;
 	dev->fd = fd;
 	set->devs[set->ndevs++] = dev;
@@ -730,6 +749,18 @@ out_leave:
 	return ret;
 }
 
+/* @until: CLOCK_MONOTONIC (agent_cv's clock) @ms milliseconds from now. */
+static void vdi_srv_deadline(struct timespec *until, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_sec += ms / 1000;
+	until->tv_nsec += ms % 1000 * 1000000;
+	if (until->tv_nsec >= 1000000000) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000;
+	}
+}
+
 /* Extra: wait until ExecuteCompletionAgent runs, so commands may be sent. */
 VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 {
@@ -745,15 +776,8 @@ VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 	ret = vdi_srv_enter(set, &call, "WaitAgent");
 	if (ret)
 		return ret;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	if (timeout > 0) {
-		until.tv_sec += timeout / 1000;
-		until.tv_nsec += timeout % 1000 * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-	}
+	if (timeout > 0)
+		vdi_srv_deadline(&until, timeout);
 	pthread_mutex_lock(&set->lock);
 	while (!set->agent_running && !set->closing && err != ETIMEDOUT) {
 		if (!timeout)
@@ -972,6 +996,18 @@ static bool vdi_server_devices_open(vdi_server_set *set)
 	return false;
 }
 
+/* Close's look again at the calls inside, when no wake-up came. */
+#define VDI_CLOSE_POLL_MS	2
+
+/* Wait on @agent_cv (@lock held) for at most @ms milliseconds. */
+static void vdi_srv_wait_ms(vdi_server_set *set, unsigned int ms)
+{
+	struct timespec until;
+
+	vdi_srv_deadline(&until, ms);
+	pthread_cond_timedwait(&set->agent_cv, &set->lock, &until);
+}
+
 VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 {
 	struct vdi_srv_call call;
@@ -980,6 +1016,11 @@ VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 
 	if (!set)
 		return vdi_fail(VD_E_INVALID, "Close: NULL set");
+	/* A fork()ed child's copy: its locks may be held by threads the
+	 * child does not have, its area absent; left alone. */
+	if (set->generation != vdi_generation())
+		return vdi_fail(VD_E_PROTOCOL, "Close: the parent's set, in a "
+				"fork()ed child: left alone");
 	/* Waiting for the calls inside would wait for this one. */
 	if (vdi_srv_inside(set))
 		return vdi_fail(VD_E_PROTOCOL, "Close: called inside a call of "
@@ -1006,19 +1047,23 @@ VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 	/* Harmless after the normal end; otherwise it ends the agent. */
 	ioctl(set->fd, VDI_IOC_SIGNAL_ABORT, &(struct vdi_ctl){ 0 });
 	pthread_cond_broadcast(&set->agent_cv);
-	/* The agent, WaitAgent and every other call of another thread. */
+	/*
+	 * The agent, WaitAgent and every other call of another thread.  Timed:
+	 * a call that left just as Close began did not wake it (see
+	 * vdi_srv_leave()).
+	 */
 	while (__atomic_load_n(&set->users, __ATOMIC_SEQ_CST))
-		pthread_cond_wait(&set->agent_cv, &set->lock);
+		vdi_srv_wait_ms(set, VDI_CLOSE_POLL_MS);
 	pthread_mutex_unlock(&set->lock);
 
 	for (i = 0; i < set->ndevs; i++) {
-		close(set->devs[i]->fd);
+		vdi_fd_close(set->devs[i]->fd);
 		free(set->devs[i]);
 	}
 	vdi_area_unmap(&set->area);
 	if (set->phase != VDI_SRV_CONNECTED)
 		vdi_buffers_destroy(&set->bufs);
-	close(set->fd);
+	vdi_fd_close(set->fd);
 	pthread_cond_destroy(&set->agent_cv);
 	pthread_mutex_destroy(&set->lock);
 	free(set);

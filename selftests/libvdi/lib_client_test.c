@@ -10,6 +10,7 @@
 #include "lib_test_util.h"
 
 #include <limits.h>
+#include <sys/resource.h>
 
 struct cpair {
 	char name[LT_NAME_MAX];
@@ -445,6 +446,52 @@ TEST(open_device_codes)
 	EXPECT_VD(VD_E_ABORT, vdi_client_open_device(c.set, n1, &dx));
 	EXPECT_VD(VD_E_OPEN, vdi_client_close(c.set));
 	EXPECT_EQ(0, cpair_teardown(&c));
+}
+
+/*
+ * OpenDevice waits for the library's part of GetConfiguration too: when the
+ * module gave the configuration but mapping the area failed (VD_E_MEMORY),
+ * a device would hand out buffer pointers into an area that is not there.
+ */
+TEST(open_device_only_once_the_area_is_mapped)
+{
+	struct rlimit old, low;
+	vdi_client_device *d0 = NULL;
+	struct lt_msg m;
+	struct cpair c;
+	VDC_Command *cmd;
+	int r;
+
+	ASSERT_EQ(0, cpair_spawn(&c, "odmap"));
+	ASSERT_VD(NOERROR, cpair_create(&c, 1));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_OPEN, 0, 0, 0, 0, 0, NULL));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_BEGIN, VDF_WriteMedia |
+				      VDF_ReadMedia, 0, 512, 1 << 20, 0, NULL));
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_END, 0, 0, 0, 0, 0, &m));
+	ASSERT_LE(1 << 20, m.a[4]);	/* the area: at least 1 MiB */
+	/* This process cannot map it under a limit of what it uses + 256 K. */
+	ASSERT_EQ(0, getrlimit(RLIMIT_AS, &old));
+	low = old;
+	low.rlim_cur = lt_vm_size() + (256 << 10);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &low));
+	r = vdi_client_get_configuration(c.set, 1000, &c.cfg);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &old));
+	ASSERT_VD(VD_E_MEMORY, r);
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_OPEN_DEV, -1, 0, 0, 0, 0,
+				      NULL));
+	EXPECT_VD(VD_E_PROTOCOL, vdi_client_open_device(c.set, c.name, &d0));
+	EXPECT_TRUE(d0 == NULL);
+	/* GetConfiguration again maps it; then the device works. */
+	ASSERT_VD(NOERROR, vdi_client_get_configuration(c.set, 1000, &c.cfg));
+	ASSERT_VD(NOERROR, vdi_client_open_device(c.set, c.name, &d0));
+	c.dev[0] = d0;
+	ASSERT_VD(NOERROR, lt_rs_call(&c.rs, RS_AGENT, 0, 0, 0, 0, 0, NULL));
+	ASSERT_VD(NOERROR, rs_send(&c, 0, VDC_Write, 4096, 0x3c, 0));
+	ASSERT_VD(NOERROR, vdi_client_get_command(d0, 1000, &cmd));
+	ASSERT_TRUE(cmd->buffer != NULL);
+	EXPECT_TRUE(lt_check(cmd->buffer, 4096, 0, 0x3c));
+	EXPECT_VD(NOERROR, vdi_client_complete_command(d0, cmd, 0, 4096, 0));
+	end_normally(_metadata, &c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1154,7 +1201,9 @@ static bool is_vdi_fd(int fd)
 /*
  * The primary client: Create (answer op 1), GetConfiguration, a device,
  * then fork a child that neither execs nor exits; the child answers op 3
- * (a0: the buffer area is not mapped in it, a1: vdi fds it holds), the
+ * (a0: the buffer area is not mapped in it, a1: vdi fds it holds, a2: Close
+ * of the parent's object refused, a3: the child's memory at the area's
+ * address intact after Close and free), the
  * parent op 2 (a0: the child's pid), and both sleep.
  */
 static int fork_client(struct lt_peer *self, void *arg)
@@ -1164,7 +1213,7 @@ static int fork_client(struct lt_peer *self, void *arg)
 	vdi_client_set *set;
 	unsigned char vec[1];
 	struct lt_msg m;
-	uint8_t *area;
+	uint8_t *area, *mine;
 	VDConfig cfg;
 	pid_t pid;
 	int fd, n;
@@ -1187,6 +1236,20 @@ static int fork_client(struct lt_peer *self, void *arg)
 				 vec) && errno == ENOMEM;
 		for (fd = 0; fd < 1024; fd++)
 			m.a[1] += is_vdi_fd(fd);
+		/*
+		 * The parent's object, here (as a C++ destructor at exit
+		 * would): Close refuses, free leaves it alone, and memory
+		 * the child now has where the area was is not touched.
+		 */
+		mine = mmap((void *)((uintptr_t)area & ~4095UL), 4096,
+			    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+			    MAP_FIXED_NOREPLACE, -1, 0);
+		if (mine != MAP_FAILED)
+			memset(mine, 0x5a, 4096);
+		m.a[2] = vdi_client_close(set) == VD_E_PROTOCOL;
+		vdi_client_set_free(set);
+		m.a[3] = mine != MAP_FAILED && mine[0] == 0x5a &&
+			 mine[4095] == 0x5a;
 		n = lt_send(self, &m);
 		if (!n)
 			sleep(20);
@@ -1227,6 +1290,10 @@ TEST(fork_child_does_not_keep_a_dead_parents_set)
 	/* The area is not in the child, nor is any vdi file. */
 	EXPECT_EQ(1, b.a[0]);
 	EXPECT_EQ(0, b.a[1]);
+	/* The parent's object in the child: Close refuses, the child's own
+	 * memory where the area was survives Close and free. */
+	EXPECT_EQ(1, b.a[2]);
+	EXPECT_EQ(1, b.a[3]);
 	/* The primary dies; its child lives on: the server must learn. */
 	ASSERT_EQ(0, kill(child, 0));
 	lt_peer_kill(&cl);

@@ -1056,22 +1056,6 @@ TEST(request_buffers_sum_does_not_overflow)
 	EXPECT_EQ(0, lt_pair_teardown(&p));
 }
 
-/* Address space in use by this process, from /proc/self/status (bytes). */
-static uint64_t vm_size(void)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "r");
-	unsigned long long kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024;
-}
-
 TEST(end_configuration_late_failure_can_be_retried)
 {
 	struct rlimit old, low;
@@ -1091,7 +1075,7 @@ TEST(end_configuration_late_failure_can_be_retried)
 	ASSERT_VD(NOERROR, vdi_server_request_buffers(p.set, 65536, 0, 512));
 	ASSERT_EQ(0, getrlimit(RLIMIT_AS, &old));
 	low = old;
-	low.rlim_cur = vm_size() + (4 << 20);
+	low.rlim_cur = lt_vm_size() + (4 << 20);
 	ASSERT_LT(low.rlim_cur, old.rlim_cur);
 	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &low));
 	r = vdi_server_end_configuration(p.set);

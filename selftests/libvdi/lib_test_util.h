@@ -244,6 +244,22 @@ static inline int lt_in_syscall(pid_t tid, long nr)
 	return strtol(buf, NULL, 10) == nr && buf[0] != '-';
 }
 
+/* Address space in use by this process, from /proc/self/status (bytes). */
+static inline uint64_t lt_vm_size(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
 /* Whether thread @tid of this process is blocked in ioctl(). */
 static inline int lt_in_ioctl(pid_t tid)
 {
