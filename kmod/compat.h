@@ -24,8 +24,8 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
  * <linux/sched/user.h>); every distribution kernel has CONFIG_NET.
  */
 #if !(defined(CONFIG_PERF_EVENTS) || defined(CONFIG_BPF_SYSCALL) || \
-      defined(CONFIG_NET) || defined(CONFIG_IO_URING) || \
-      IS_ENABLED(CONFIG_VFIO))
+	defined(CONFIG_NET) || defined(CONFIG_IO_URING) || \
+	IS_ENABLED(CONFIG_VFIO))
 #error "vdi needs user_struct.locked_vm: a kernel with CONFIG_NET or CONFIG_IO_URING"
 #endif
 
