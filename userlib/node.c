@@ -216,12 +216,13 @@ int vdi_area_map(struct vdi_area *area, int fd, uint32_t size)
 		munmap(res, (size_t)(at - res));
 	if (at + size < res + span)
 		munmap(at + size, (size_t)(res + span - (at + size)));
-	/* A fork()ed child must not keep the set alive through it. */
-	if (madvise(p, size, MADV_DONTFORK)) {
-		err = errno;
-		munmap(p, size);
-		return vdi_from_errno(err, "marking the buffer area");
-	}
+	/*
+	 * A fork()ed child must not keep the set alive through it.  The
+	 * module marks the mapping so itself (VM_DONTCOPY); this says it again
+	 * for the reader, and may fail harmlessly (ENOSYS on a kernel built
+	 * without the advice system calls).
+	 */
+	(void)madvise(p, size, MADV_DONTFORK);
 	area->base = p;
 	area->size = size;
 	return NOERROR;
