@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -628,12 +627,11 @@ static int vdi_client_probe_open(vdi_client_set *set)
 /* Whether the set the probe watches is aborted; closes the probe. */
 static bool vdi_client_probe_aborted(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
 	bool aborted;
 
 	if (fd < 0)
 		return false;
-	aborted = poll(&p, 1, 0) == 1 && p.revents & POLLERR;
+	aborted = vdi_fd_aborted(fd);
 	vdi_fd_close(fd);
 	return aborted;
 }

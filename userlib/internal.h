@@ -30,6 +30,8 @@ int vdi_open_node(int *fd);
 void vdi_fd_track(int fd);
 void vdi_fd_close(int fd);
 unsigned int vdi_generation(void);
+/* Whether the set behind a set fd is aborted (poll() says POLLERR). */
+bool vdi_fd_aborted(int fd);
 
 /* The buffer area as this process maps it. */
 struct vdi_area {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libkmod.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,13 @@ void vdi_fd_track(int fd)
 	if (fd >= 0 && fd < VDI_FD_TRACKED)
 		__atomic_or_fetch(&vdi_fd_bits[fd / VDI_FD_WORD],
 				  1UL << (fd % VDI_FD_WORD), __ATOMIC_RELAXED);
+}
+
+bool vdi_fd_aborted(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
 void vdi_fd_close(int fd)

@@ -162,9 +162,7 @@ static enum vdi_server_phase vdi_srv_phase(vdi_server_set *set)
 /* Whether the set is aborted (by either side, a death, the watchdog). */
 static bool vdi_srv_aborted(vdi_server_set *set)
 {
-	struct pollfd pfd = { .fd = set->fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR);
+	return vdi_fd_aborted(set->fd);
 }
 
 /* A buffer alignment VDI can give: 0 (the set's) or a power of two up to
