@@ -95,6 +95,11 @@ LIB_SRCS   := $(wildcard $(ROOT)/userlib/*.c)
 LIB_OBJS   := $(patsubst $(ROOT)/userlib/%.c,$(B)/userlib/%.o,$(LIB_SRCS))
 LIBVDI_SO  := $(B)/libvdi.so.1
 LIBVDI_PC  := $(B)/libvdi.pc
+# libsqlvdi.so: the SDK's C++ library, binary-compatible, over libvdi.so.1
+# (userlib/sqlvdi/).  Its soname is the SDK's file name, libsqlvdi.so: what
+# an SDK binary records as NEEDED is not published; a library without a
+# soname is recorded by its file name, so libsqlvdi.so is what it finds.
+LIBSQLVDI_SO := $(B)/libsqlvdi.so
 LIB_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Werror=implicit-function-declaration
 LIB_CPPFLAGS := -I$(ROOT)/include -I$(ROOT)/include/uapi
 VERSION    := 1.0.0
@@ -159,7 +164,7 @@ lint: ksrc
 	@$(S)/lint.sh $(KVERS)
 
 # ---------------------------------------------------------------- libvdi
-lib: $(LIBVDI_SO) $(LIBVDI) $(LIBVDI_PC)
+lib: $(LIBVDI_SO) $(LIBVDI) $(LIBVDI_PC) $(LIBSQLVDI_SO)
 
 $(B)/userlib/%.o: $(ROOT)/userlib/%.c
 	@mkdir -p $(@D)
@@ -171,6 +176,14 @@ $(LIBVDI_SO): $(LIB_OBJS) $(ROOT)/userlib/libvdi.map
 		-Wl,--version-script=$(ROOT)/userlib/libvdi.map \
 		-o $@ $(LIB_OBJS) -lkmod -pthread
 	ln -sf libvdi.so.1 $(B)/libvdi.so
+
+# Only the SDK's symbols (sqlvdi.map); libvdi's C users never see C++.
+$(LIBSQLVDI_SO): $(ROOT)/userlib/sqlvdi/sqlvdi.cc $(ROOT)/userlib/sqlvdi/sqlvdi.map \
+		$(ROOT)/include/sqlvdi/vdi.h $(LIBVDI_SO)
+	$(CXX) -O2 -g -Wall -Wextra -Werror -fPIC -I$(ROOT)/include -shared \
+		-Wl,-soname,libsqlvdi.so -Wl,-z,defs \
+		-Wl,--version-script=$(ROOT)/userlib/sqlvdi/sqlvdi.map \
+		-o $@ $< -L$(B) -l:libvdi.so.1
 
 $(LIBVDI): $(LIB_OBJS)
 	rm -f $@; $(AR) rcs $@ $^
