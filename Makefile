@@ -136,7 +136,7 @@ check:
 	@$(S)/lint.sh $(KVERS_SH) || true
 	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
-	@$(MAKE) --no-print-directory install-check man-check || true
+	@$(MAKE) --no-print-directory -k install-check man-check sdk-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
 		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
@@ -148,7 +148,7 @@ check:
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/vm-*.log $(B)/vm-*.log.status
+		$(B)/man.tap $(B)/sdk.tap $(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);
