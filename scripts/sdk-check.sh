@@ -193,8 +193,8 @@ rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
 sed -i 's|^#include <time.h>|&\n#include "../libvdi.h"|' "$TMP/inc/sqlvdi/vdi.h"
 if ! copied "$TMP/inc"; then ok sdk.compile.copied.control "$(first_error "$TMP/copied.log")"; else nok sdk.compile.copied.control "a relative include went unnoticed"; fi
 
-# 4. ERROR_* are long; VDF_LatchStats is 0x80000000 of an unsigned type.
-cat > "$TMP/types.cc" <<'EOF'
+# 4. ERROR_* are long (0L ...), with the SDK's values.
+cat > "$TMP/error_long.cc" <<'EOF'
 #include <vdi.h>
 #include <type_traits>
 static_assert(std::is_same<decltype(ERROR_SUCCESS), long>::value &&
@@ -209,15 +209,24 @@ static_assert(ERROR_SUCCESS == 0 && ERROR_ARENA_TRASHED == 7 &&
 	      ERROR_HANDLE_EOF == 38 && ERROR_HANDLE_DISK_FULL == 39 &&
 	      ERROR_NOT_SUPPORTED == 50 && ERROR_DISK_FULL == 112 &&
 	      ERROR_OPERATION_ABORTED == 995, "ERROR_* values");
+int main() { return 0; }
+EOF
+ctest error_long "sed -i 's/^\(#define ERROR_[A-Z_]*[[:space:]]*[0-9]*\)L$/\1/' sqlvdi/vdi.h"
+
+# 5. enum VDFeatures has an unsigned underlying type: VDF_LatchStats is
+#    0x80000000.
+cat > "$TMP/latchstats.cc" <<'EOF'
+#include <vdi.h>
+#include <type_traits>
 static_assert(VDF_LatchStats == 0x80000000u, "VDF_LatchStats");
 static_assert(std::is_unsigned<std::underlying_type<VDFeatures>::type>::value,
 	      "VDFeatures is unsigned");
 static_assert(VDF_LikeTape == 0x173 && VDF_LikeDisk == 0x200, "VDF_Like*");
 int main() { return 0; }
 EOF
-ctest types "sed -i 's/^\(#define ERROR_[A-Z_]*[[:space:]]*[0-9]*\)L$/\1/; s/VDF_LatchStats\([[:space:]]*\)= 0x80000000/VDF_LatchStats\1= (int)0x80000000/' sqlvdi/vdi.h"
+ctest latchstats "sed -i 's/VDF_LatchStats\([[:space:]]*\)= 0x80000000/VDF_LatchStats\1= (int)0x80000000/' sqlvdi/vdi.h"
 
-# 5. Copying and assignment compile, as with the SDK's classes.
+# 6. Copying and assignment compile, as with the SDK's classes.
 cat > "$TMP/copy.cc" <<'EOF'
 #include <vdi.h>
 static int use(ClientVirtualDeviceSet s) { return s.SignalAbort(); }
@@ -233,7 +242,7 @@ int main()
 EOF
 ctest copy "sed -i 's|^\tCVDS \*cvds;.*|&\n\tClientVirtualDeviceSet(const ClientVirtualDeviceSet \&);\n\tClientVirtualDeviceSet \&operator=(const ClientVirtualDeviceSet \&);|' sqlvdi/vdi.h"
 
-# 6. libvdi.h with the SDK's headers in one file, either order: no warning.
+# 7. libvdi.h with the SDK's headers in one file, either order: no warning.
 cat > "$TMP/mixed.cc" <<'EOF'
 #include <libvdi.h>
 #include <vdi.h>
@@ -249,7 +258,7 @@ EOF
 ctest mixed "sed -i 's/^#define ERROR_SUCCESS\([[:space:]]*\)0L/#define ERROR_SUCCESS\10/' libvdi.h"
 ctest mixed_rev "sed -i 's/^#define VD_E_ABORT\([[:space:]]*\)VD_ERROR(4)/#define VD_E_ABORT\1((int)0x80770004U)/' libvdi.h"
 
-# 7. The SDK test's client part uses nothing the SDK lacks: it poisons
+# 8. The SDK test's client part uses nothing the SDK lacks: it poisons
 #    NOERROR and INFINITE; the control uses one after the poison.
 T=$ROOT/selftests/libvdi/lib_sdk_test.cc
 KSFT=$B/ksrc/tools/testing/selftests
