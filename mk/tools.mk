@@ -59,3 +59,20 @@ EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \
 	$(ROOT)/scripts/demo.sh
 export EXTRA_BINS
 $(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(TOOLS_ALL))
+
+# The T-SQL parser's unit test (selftests/tools/tsql_parse_test.c, linked
+# with tools/engine-tsql.c): static, so the same program runs on the host
+# (make tools-unit-check) and in the VMs with the other tests.
+TSQL_UNIT := $(B)/selftests/tools-tsql_parse
+$(TSQL_UNIT): $(ROOT)/selftests/tools/tsql_parse_test.c \
+		$(ROOT)/tools/engine-tsql.c $(ROOT)/tools/engine-tsql.h
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(TOOLS_CFLAGS) -D_GNU_SOURCE -static -I$(ROOT)/tools -o $@ \
+		$(ROOT)/selftests/tools/tsql_parse_test.c $(ROOT)/tools/engine-tsql.c
+
+tools-tests: $(TSQL_UNIT)
+ALL_TEST_BINS += $(TSQL_UNIT)
+
+.PHONY: tools-unit-check
+tools-unit-check: $(TSQL_UNIT)
+	$(TSQL_UNIT)
