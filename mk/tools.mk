@@ -3,7 +3,7 @@
 # role) and vdi-gen (test data), linked with libvdi.so.1 as a user would;
 # and their tests, which the VMs run with the selftests.
 #
-#   make tools        build/tools/{vdi-engine,vdi-client,vdi-gen}
+#   make tools        build/tools/{vdi-engine,vdi-client,vdi-sqlcmd,vdi-gen}
 #   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh)
 #
 # The tools go into the initramfs' /bin (EXTRA_BINS, scripts/initramfs.sh
@@ -11,8 +11,10 @@
 # into /tests with the selftests.
 
 # TOOLS_BINS are the programs "make install" installs (mk/install.mk);
-# vdi-gen only makes test data for the demo and the tests.
-TOOLS        := vdi-engine vdi-client
+# vdi-gen only makes test data for the demo and the tests.  vdi-sqlcmd is
+# the sqlcmd-compatible front end of "vdi-engine sql" (install.mk also
+# links it as sqlcmd in a directory of its own, off PATH).
+TOOLS        := vdi-engine vdi-client vdi-sqlcmd
 TOOLS_BINS   := $(foreach t,$(TOOLS),$(B)/tools/$(t))
 TOOLS_GEN    := $(B)/tools/vdi-gen
 TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
@@ -39,6 +41,11 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 $(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+
+# vdi-sqlcmd only runs vdi-engine: no libvdi, no common.o
+$(B)/tools/vdi-sqlcmd: $(B)/tools/vdi-sqlcmd.o
+	@rm -f $@
+	$(CC) -o $@ $<
 
 $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
