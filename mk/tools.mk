@@ -4,7 +4,9 @@
 # and their tests, which the VMs run with the selftests.
 #
 #   make tools        build/tools/{vdi-engine,vdi-client,vdi-sqlcmd,vdi-gen}
-#   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh)
+#   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh, and the
+#                     T-SQL parser's unit test tools-tsql_parse)
+#   make tools-unit-check   run that unit test on the host
 #
 # The tools go into the initramfs' /bin (EXTRA_BINS, scripts/initramfs.sh
 # copies libvdi.so.1 and the other shared libraries they need), the tests
