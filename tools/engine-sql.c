@@ -290,13 +290,10 @@ void sql_end(bool failed, double seconds)
 		msg("%s is terminating abnormally.", name);
 		return;
 	}
-	if (sql.st.given & TSQL_O_STATS) {
-		/* the size was unknown or the data ended early: the steps
-		 * not yet said, and the 100 SQL Server always ends with */
-		stats_upto(100);
-		if (sql.next_pct - sql.st.stats < 100)
-			printf("100 percent processed.\n");
-	}
+	/* SQL Server always ends with 100; said already unless the size was
+	 * unknown (a backup of an old vdi-engine) or the data ended early */
+	if ((sql.st.given & TSQL_O_STATS) && sql.next_pct - sql.st.stats < 100)
+		printf("100 percent processed.\n");
 	printf("Processed %" PRIu64 " pages for database '%s', file '%s%s' on "
 	       "file 1.\n", pages, sql.st.database, sql.st.database,
 	       sql.st.kind == TSQL_LOG ? "_log" : "");
