@@ -67,8 +67,8 @@ static void usage(FILE *f)
 "  -C, --directory DIR    back up the tree DIR (tar -cf - -C DIR .)\n"
 "      --generate SIZE    SIZE bytes of deterministic test data (see vdi-gen)\n"
 "Data (restore):\n"
-"  -o, --output FILE      write FILE (FILE.partial until complete; default:\n"
-"                         stdout, also '-')\n"
+"  -o, --output FILE      write FILE (FILE.partial until complete; a device\n"
+"                         or FIFO in place; default: stdout, also '-')\n"
 "  -C, --directory DIR    extract into DIR (tar -xf - -C DIR)\n"
 "VDI:\n"
 "  -b, --block-size N     BLOCKSIZE: 512..65536, a power of 2 (65536)\n"
@@ -235,7 +235,7 @@ static void on_signal(int sig)
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
-	char b1[32], b2[64];
+	char b1[32], b2[64], moved[256];
 	bool failed = true;
 	double t0 = now_s();
 
@@ -277,8 +277,9 @@ int main(int argc, char **argv)
 out:
 	progress_done(&prog_bar);
 	if (failed && interrupted() && !said_interrupted)
-		msg("interrupted by signal %d: %s aborted", interrupted(),
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("interrupted by signal %d: %s aborted %s", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore",
+		    say_moved(moved, sizeof(moved)));
 	close_set(failed);
 	cleanup_io(failed);
 	sql_end(failed, now_s() - t0);

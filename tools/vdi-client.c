@@ -54,11 +54,16 @@ struct device {
 	int fd;
 	bool stdio;		/* stdin / stdout: no file to rename */
 	char *path;		/* the device's file */
-	char *partial;		/* backup: path.partial until the end */
+	struct out_file out;	/* backup: path.partial until the end, or a
+				 * device or FIFO written in place */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
 	uint64_t bytes;		/* moved, for progress (atomic) */
+	/* what moved, for the summary after an abort */
+	uint64_t ncmds;		/* commands completed with success */
+	uint64_t last_pos;	/* where the last Read or Write began */
+	uint64_t last_seq;	/* when: a tick of cmd_seq, 0: never */
 	struct mx64 sum;	/* of the stream, while it is sequential */
 	uint64_t sum_pos;
 	bool sequential;
@@ -100,6 +105,9 @@ static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static unsigned int ndone;
 
+/* ticks once per command completed, over all devices: which was last */
+static uint64_t cmd_seq;
+
 /* ================================================================ usage */
 static void usage(FILE *f)
 {
@@ -119,13 +127,16 @@ static void usage(FILE *f)
 "      --mode MODE        who may open the set: rw bits in octal (0600)\n"
 "      --group GROUP      the set's group (name or number), for --mode 0660\n"
 "  -t, --timeout SEC      wait up to SEC s for the engine (60)\n"
-"      --server-timeout MS  VDConfig.serverTimeOut: the engine aborts when\n"
-"                         nothing completes for 2 x MS (0: never, default)\n"
+"      --server-timeout MS  VDConfig.serverTimeOut, a watchdog on this client:\n"
+"                         the VDI module aborts the set when the engine has\n"
+"                         commands in flight and none completes for 2 x MS\n"
+"                         (0: never, default)\n"
 "      --keep-partial     on failure keep the incomplete .partial files\n"
 "  -v, --verbose          say what is happening\n"
 "  -h, --help\n"
 "Backup files are written as <file>.partial and renamed when the engine ends\n"
-"the backup normally.  At the end each device's mx64 checksum is printed on\n"
+"the backup normally; a device or FIFO (/dev/null, mkfifo) is written in\n"
+"place.  At the end each device's mx64 checksum is printed on\n"
 "stderr: 'checksum <hex> <bytes> bytes device <name>'.\n");
 }
 
@@ -247,6 +258,7 @@ static char *device_path(const char *name)
 
 static int open_files(void)
 {
+	char who[160];
 	unsigned int i;
 
 	for (i = 0; i < opt.ndev; i++) {
@@ -276,22 +288,12 @@ static int open_files(void)
 			}
 			continue;
 		}
-		if (asprintf(&d->partial, "%s.partial", d->path) < 0) {
-			d->partial = NULL;
-			msg("no memory");
-			return -1;
-		}
 		/* O_RDWR: a stream written out of order is read back for
 		 * its checksum */
-		d->fd = open(d->partial, O_RDWR | O_CREAT | O_TRUNC |
-			     O_CLOEXEC, 0644);
-		if (d->fd < 0) {
-			msg("device '%s': %s: %s", d->name, d->partial,
-			    strerror(errno));
-			free(d->partial);
-			d->partial = NULL;
+		snprintf(who, sizeof(who), "device '%s'", d->name);
+		if (out_open(&d->out, d->path, O_RDWR, opt.timeout_s, who) < 0)
 			return -1;
-		}
+		d->fd = d->out.fd;
 	}
 	return 0;
 }
@@ -314,7 +316,7 @@ static const char *file_of(const struct device *d)
 {
 	if (d->stdio)
 		return opt.op == BACKUP ? "stdout" : "stdin";
-	return d->partial ? d->partial : d->path;
+	return d->out.path ? out_name(&d->out) : d->path;
 }
 
 /* Keep the checksum going while the device's stream is sequential. */
@@ -463,6 +465,8 @@ static void *device_main(void *arg)
 	struct device *d = arg;
 	uint32_t code, bytes;
 	VDC_Command *cmd;
+	bool transfer;
+	uint64_t at;
 	int rc;
 
 	for (;;) {
@@ -482,6 +486,10 @@ static void *device_main(void *arg)
 		}
 
 		bytes = 0;
+		/* cmd is the library's again once completed: note these now */
+		at = opt.disk ? (uint64_t)cmd->position : d->pos;
+		transfer = cmd->commandCode == VDC_Read ||
+			   cmd->commandCode == VDC_Write;
 		switch (cmd->commandCode) {
 		case VDC_Write:
 			code = do_write(d, cmd, &bytes);
@@ -510,6 +518,14 @@ static void *device_main(void *arg)
 			note(d, "device '%s': CompleteCommand: %s: %s", d->name,
 			     vdi_code_name(rc), vdi_last_error());
 			break;
+		}
+		if (code == ERROR_SUCCESS) {	/* for say_moved() */
+			d->ncmds++;
+			if (transfer) {
+				d->last_pos = at;
+				d->last_seq = __atomic_add_fetch(&cmd_seq, 1,
+							__ATOMIC_RELAXED);
+			}
 		}
 	}
 	/* anything but the normal end: stop the other devices too */
@@ -690,21 +706,20 @@ static void print_checksums(void)
 static int commit_files(void)
 {
 	unsigned int i;
-	int ret = 0;
+	int ret = 0, err;
 
 	for (i = 0; i < opt.ndev; i++) {
 		struct device *d = &devs[i];
 
-		if (!d->partial)
+		if (!d->out.path)	/* stdout */
 			continue;
-		if (fsync(d->fd) < 0 || rename(d->partial, d->path) < 0) {
-			msg("%s: %s", d->partial, strerror(errno));
+		err = out_sync(&d->out);
+		if (!err)
+			err = out_commit(&d->out);
+		if (err) {
+			msg("%s: %s", out_name(&d->out), strerror(err));
 			ret = -1;
-			continue;
 		}
-		sync_dir(d->path);
-		free(d->partial);
-		d->partial = NULL;
 	}
 	return ret;
 }
@@ -716,23 +731,55 @@ static void drop_partials(void)
 	for (i = 0; i < opt.ndev; i++) {
 		struct device *d = &devs[i];
 
-		if (d->stdio && opt.op == BACKUP && d->pos)
-			msg("the data written to stdout is INCOMPLETE");
-		if (!d->partial)
+		if (opt.op == BACKUP && d->pos && !d->out.partial)
+			msg("the data written to %s is INCOMPLETE",
+			    d->stdio ? "stdout" : d->out.path);
+		if (!d->out.partial)
 			continue;
-		if (opt.keep_partial) {
-			msg("kept %s: it is INCOMPLETE", d->partial);
-		} else {
-			unlink(d->partial);
-			verbose("removed the incomplete %s", d->partial);
-		}
+		if (opt.keep_partial)
+			msg("kept %s: it is INCOMPLETE", d->out.partial);
+		else
+			verbose("removed the incomplete %s", d->out.partial);
+		out_drop(&d->out, opt.keep_partial);
 	}
+}
+
+/* "after N commands, B bytes, last position P[ of device 'd']" into @buf:
+ * how much had moved when it failed.  After the device threads ended. */
+static const char *say_moved(char *buf, size_t len)
+{
+	uint64_t cmds = 0, bytes = 0;
+	const struct device *last = NULL;
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		const struct device *d = &devs[i];
+
+		cmds += d->ncmds;
+		bytes += d->bytes;
+		if (d->last_seq && (!last || d->last_seq > last->last_seq))
+			last = d;
+	}
+	if (!cmds)
+		snprintf(buf, len, "before any command completed");
+	else if (!last)		/* no Read or Write: flushes, ... */
+		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
+			 " bytes", cmds, cmds == 1 ? "" : "s", bytes);
+	else
+		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
+			 " bytes, last position %" PRIu64 "%s%s%s", cmds,
+			 cmds == 1 ? "" : "s", bytes, last->last_pos,
+			 opt.ndev > 1 ? " of device '" : "",
+			 opt.ndev > 1 ? last->name : "",
+			 opt.ndev > 1 ? "'" : "");
+	return buf;
 }
 
 /* Why it failed, most telling reason first. */
 static void report_failure(void)
 {
 	bool aborted = false, said = false;
+	char moved[256];
 	unsigned int i;
 
 	for (i = 0; i < opt.ndev; i++) {
@@ -742,13 +789,14 @@ static void report_failure(void)
 		}
 		aborted |= devs[i].aborted;
 	}
+	say_moved(moved, sizeof(moved));
 	if (interrupted())
-		msg("interrupted by signal %d: %s aborted", interrupted(),
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("interrupted by signal %d: %s aborted %s", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 	else if (aborted)
-		msg(said ? "the engine aborted the %s" :
-		    "the engine went away or aborted the %s (VD_E_ABORT)",
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg(said ? "the engine aborted the %s %s" :
+		    "the engine went away or aborted the %s (VD_E_ABORT) %s",
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 }
 
 int main(int argc, char **argv)
