@@ -57,6 +57,7 @@ struct parser {
 	struct tok t;		/* the current token */
 	struct tsql_error *err;
 	bool failed;
+	char shown[80];		/* shown(): the token for a message */
 };
 
 /* Record the first error, at byte @pos, with the position in front. */
@@ -241,9 +242,9 @@ static void next(struct parser *p)
 	t->len = p->i - t->pos;
 }
 
-/* The current token as the text holds it, for messages ("end of text" at
- * the end), at most 60 bytes. */
-static const char *shown(const struct parser *p, char *buf, size_t len)
+/* The current token as the text holds it, for the one error message (at
+ * most 60 bytes of it), or "the end of the statement". */
+static const char *shown(struct parser *p)
 {
 	size_t n = p->t.len;
 
@@ -251,12 +252,10 @@ static const char *shown(const struct parser *p, char *buf, size_t len)
 		return "the end of the statement";
 	if (n > 60)
 		n = 60;
-	snprintf(buf, len, "'%.*s%s'", (int)n, p->s + p->t.pos,
-		 p->t.len > 60 ? "..." : "");
-	return buf;
+	snprintf(p->shown, sizeof(p->shown), "'%.*s%s'", (int)n,
+		 p->s + p->t.pos, p->t.len > 60 ? "..." : "");
+	return p->shown;
 }
-
-#define SHOWN(p) shown(p, (char[80]){ 0 }, 80)
 
 static bool is_kw(const struct parser *p, const char *kw)
 {
@@ -311,7 +310,7 @@ static void parse_database(struct parser *p, struct tsql_stmt *st)
 	}
 	if ((t->type != T_WORD && t->type != T_IDENT) || kw_in(p, reserved)) {
 		fail_at(p, t->pos, "expected the database's name after %s, "
-			"found %s", what, SHOWN(p));
+			"found %s", what, shown(p));
 		return;
 	}
 	/*
@@ -329,7 +328,7 @@ static void parse_database(struct parser *p, struct tsql_stmt *st)
 	    t->val[0] == '.') {
 		fail_at(p, t->pos, "database name %s: it names a file in the "
 			"data directory, so it may not contain '/' or control "
-			"characters, nor begin with '.'", SHOWN(p));
+			"characters, nor begin with '.'", shown(p));
 		return;
 	}
 	memcpy(st->database, t->val, t->vlen + 1);
@@ -352,7 +351,7 @@ static void parse_devices(struct parser *p, struct tsql_stmt *st)
 		}
 		if (!is_kw(p, "VIRTUAL_DEVICE")) {
 			fail_at(p, t->pos, "expected VIRTUAL_DEVICE = "
-				"'<name>', found %s%s", SHOWN(p),
+				"'<name>', found %s%s", shown(p),
 				t->type == T_WORD || t->type == T_IDENT ?
 				" (logical backup devices are not supported)" :
 				"");
@@ -361,7 +360,7 @@ static void parse_devices(struct parser *p, struct tsql_stmt *st)
 		next(p);
 		if (!is_punct(p, '=')) {
 			fail_at(p, t->pos, "expected '=' after VIRTUAL_DEVICE, "
-				"found %s", SHOWN(p));
+				"found %s", shown(p));
 			return;
 		}
 		next(p);
@@ -372,7 +371,7 @@ static void parse_devices(struct parser *p, struct tsql_stmt *st)
 		}
 		if (t->type != T_STRING) {
 			fail_at(p, t->pos, "expected the device's name as a "
-				"string ('name'), found %s", SHOWN(p));
+				"string ('name'), found %s", shown(p));
 			return;
 		}
 		/* VDI's names: 1..127 bytes, no backslash or control chars */
@@ -380,7 +379,7 @@ static void parse_devices(struct parser *p, struct tsql_stmt *st)
 		    strchr(t->val, '\\') || has_ctl(t->val, t->vlen)) {
 			fail_at(p, t->pos, "device name %s: a device name is 1 "
 				"to %d bytes, without a backslash or control "
-				"characters", SHOWN(p), TSQL_DEVICE_MAX);
+				"characters", shown(p), TSQL_DEVICE_MAX);
 			return;
 		}
 		for (k = 0; k < st->ndev; k++)
@@ -444,7 +443,7 @@ static bool option_value(struct parser *p, struct tsql_stmt *st,
 	}
 	if (t->type != T_NUMBER) {
 		fail_at(p, t->pos, "expected a number for %s, found %s", name,
-			SHOWN(p));
+			shown(p));
 		return false;
 	}
 	v = t->num;
@@ -500,7 +499,7 @@ static void parse_options(struct parser *p, struct tsql_stmt *st)
 	for (;;) {
 		if (t->type != T_WORD) {
 			fail_at(p, t->pos, "expected a WITH option, found %s "
-				"(vdi-engine knows %s)", SHOWN(p), SUPPORTED);
+				"(vdi-engine knows %s)", shown(p), SUPPORTED);
 			return;
 		}
 		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
@@ -537,7 +536,7 @@ static void parse_options(struct parser *p, struct tsql_stmt *st)
 			} else if (known[k].valued == 1) {
 				fail_at(p, t->pos, "expected '=' and a number "
 					"after %s, found %s", known[k].name,
-					SHOWN(p));
+					shown(p));
 				return;
 			} else {
 				st->stats = TSQL_STATS_DEFAULT;
@@ -598,7 +597,7 @@ int tsql_parse(const char *text, struct tsql_stmt *st, struct tsql_error *err)
 		st->op = TSQL_RESTORE;
 	} else {
 		fail_at(p, t->pos, "%s: vdi-engine runs only BACKUP and RESTORE "
-			"statements", SHOWN(p));
+			"statements", shown(p));
 		goto out;
 	}
 	stmt = st->op == TSQL_BACKUP ? "BACKUP" : "RESTORE";
@@ -614,7 +613,7 @@ int tsql_parse(const char *text, struct tsql_stmt *st, struct tsql_error *err)
 		goto out;
 	} else {
 		fail_at(p, t->pos, "expected DATABASE or LOG after %s, found %s",
-			stmt, SHOWN(p));
+			stmt, shown(p));
 		goto out;
 	}
 	next(p);
@@ -636,7 +635,7 @@ int tsql_parse(const char *text, struct tsql_stmt *st, struct tsql_error *err)
 		else
 			fail_at(p, t->pos, "expected %s after the database's "
 				"name, found %s", st->op == TSQL_BACKUP ? "TO" :
-				"FROM", SHOWN(p));
+				"FROM", shown(p));
 		goto out;
 	}
 	next(p);
@@ -659,7 +658,7 @@ int tsql_parse(const char *text, struct tsql_stmt *st, struct tsql_error *err)
 		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
 			hint |= is_kw(p, known[k].name);
 		fail_at(p, t->pos, "unexpected %s: vdi-engine runs one "
-			"statement, and this one has ended%s", SHOWN(p),
+			"statement, and this one has ended%s", shown(p),
 			hint ? " (a missing ',' or WITH?)" : "");
 	}
 out:

@@ -41,7 +41,8 @@
 #define FAIL	1		/* sqlcmd's error status */
 
 static const char *me = "vdi-sqlcmd";
-static volatile pid_t child;
+static volatile pid_t child;		/* the engine running, or 0 */
+static volatile sig_atomic_t pending;	/* a signal came: no more batches */
 
 static void usage(FILE *f)
 {
@@ -80,6 +81,7 @@ die(const char *fmt, ...)
 
 static void forward(int sig)
 {
+	pending = sig;
 	if (child > 0)
 		kill(child, sig);
 }
@@ -118,6 +120,8 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 	int status;
 	pid_t pid;
 
+	if (pending)		/* interrupted before: do not start one */
+		return false;
 	if (echo) {
 		printf("%s\n", batch);
 		fflush(stdout);
@@ -136,6 +140,8 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 		_exit(127);
 	}
 	child = pid;
+	if (pending)		/* it came between fork() and here */
+		kill(pid, pending);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			die("waitpid: %s", strerror(errno));
@@ -337,8 +343,11 @@ int main(int argc, char **argv)
 	if (query) {
 		ok = run_batch(engine, query, echo);
 	} else {
-		for (k = 0; k < nfiles && (ok || !stop); k++)
+		for (k = 0; k < nfiles && (ok || !stop) && !pending; k++)
 			ok &= run_file(engine, files[k], sep, stop, echo);
 	}
-	return ok ? 0 : FAIL;
+	if (pending)
+		fprintf(stderr, "%s: interrupted by signal %d\n", me,
+			(int)pending);
+	return ok && !pending ? 0 : FAIL;
 }

@@ -5,10 +5,10 @@
 # refusals.  (lib.sh comes first; see there.  The parser itself has its
 # unit test, tools-tsql_parse.)
 
-# client_bg OPTS...: vdi-client in the background, stderr in c.err
+# client_bg OPTS...: vdi-client in the background, stderr in c.err; $cpid
+# is vdi-client itself (timeout execs it), so that tc can stop it
 client_bg() {
-	# shellcheck disable=SC2068 # a word list
-	run_to "$TO" vdi-client $@ 2> c.err &
+	(exec timeout -s KILL "$TO" vdi-client "$@" 2> c.err) &
 	cpid=$!
 }
 
@@ -21,12 +21,12 @@ client_rc() {
 
 # tc FUNCTION: run a test; a client or sqlcmd it left running (after a
 # failure) is stopped, so that no set outlives the test
-cpid= spid=
+cpid='' spid=''
 tc() {
 	"$@"
 	r=$?
 	for p in $cpid $spid; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		kill "$p" 2>/dev/null && { exited "$p" 5 || kill -9 "$p"; }
 	done
 	return $r
 }
@@ -62,6 +62,7 @@ sqlcmd_backup_restore() {
 	expect_msg b.out '^BACKUP DATABASE successfully processed 384 pages in [0-9.]+ seconds \([0-9.]+ MB/sec\)\.$' || return 1
 	# BLOCKSIZE and MAXTRANSFERSIZE: the client's configuration, and the
 	# stream's header on both devices
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(client_cfg)
 	[ "$1" = 4096 ] && [ "$2" = 131072 ] ||
 		{ say "client saw block size '$1', max transfer '$2'"; show c.err; return 1; }
@@ -98,6 +99,7 @@ sqlcmd_backup_restore() {
 	expect_msg r.out '^100 percent processed\.$' || return 1
 	expect_msg r.out '^RESTORE DATABASE successfully processed 384 pages' || return 1
 	# no MAXTRANSFERSIZE: a restore asks for the largest (reads any backup)
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(client_cfg)
 	[ "$2" = 4194304 ] || { say "restore's max transfer '$2', not 4194304"; show c.err; return 1; }
 	# the engine's checksum (CHECKSUM: always on) is the same both ways
@@ -118,6 +120,7 @@ buffercount() {
 	client_rc || return 1
 	# 7 buffers of 64 KiB and the 64 KiB header buffer, each with up to
 	# a block of alignment slack (the default, 4 buffers: about 320 KiB)
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(client_cfg)
 	[ "$1" = 512 ] && [ "$2" = 65536 ] && [ "${3:-0}" -ge 512 ] && [ "$3" -lt 576 ] ||
 		{ say "client saw block size '$1', max transfer '$2', buffer area '$3' KiB (want 512..575)"; show c.err; return 1; }
@@ -246,7 +249,8 @@ sqlcmd_name_and_script() {
 	EOF
 	# the client backs up to g1, then restores the same stream as g2
 	client_bg backup -t 20 g1
-	PATH=$D/compat:$PATH VDI_DATA_DIR=$D run_to "$TO" sqlcmd -S . -U sa -P x -b -i rig.sql -o rig.out &
+	(export PATH="$D/compat:$PATH" VDI_DATA_DIR="$D"
+	 exec timeout -s KILL "$TO" sqlcmd -S . -U sa -P x -b -i rig.sql -o rig.out) &
 	spid=$!
 	client_rc || return 1
 	mv g1.vdi g2.vdi
@@ -273,10 +277,30 @@ sqlcmd_name_and_script() {
 		{ say "without -b the second batch did not run"; show b2.out; return 1; }
 }
 
+# SIGTERM to vdi-sqlcmd reaches the engine, here waiting for its set: both
+# end at once, with status 1
+sqlcmd_signal() {
+	echo data > db.mdf
+	(export VDI_DATA_DIR="$D"
+	 exec vdi-sqlcmd -Q "BACKUP DATABASE db TO VIRTUAL_DEVICE='nobody_here'" > o 2> e) &
+	spid=$!
+	sleep 2
+	kill -TERM $spid
+	exited $spid 10 || { say "vdi-sqlcmd still running 10 s after SIGTERM"; show e; kill -9 $spid; return 1; }
+	wait $spid
+	rc=$?
+	spid=''
+	expect_rc 1 $rc "vdi-sqlcmd after SIGTERM" || { show e; return 1; }
+	# the engine's own words, or (a slow start) its death by the signal
+	expect_msg e 'interrupted by signal 15|killed by signal 15' || return 1
+	expect_msg e 'vdi-sqlcmd: interrupted by signal 15' || return 1
+}
+
 t sql.sqlcmd_backup_restore_all_options tc sqlcmd_backup_restore
 t sql.buffercount tc buffercount
 t sql.engine_data_dir_defaults tc engine_sql_defaults
 t sql.log tc log_backup_restore
 t sql.refusals tc refusals
 t sql.sqlcmd_name_script_batches tc sqlcmd_name_and_script
+t sql.sqlcmd_sigterm_reaches_engine tc sqlcmd_signal
 finish
