@@ -33,7 +33,8 @@
  * and like SQL Server it ends with "Processed N pages ..." and
  * "BACKUP DATABASE successfully processed N pages in T seconds (R MB/sec)."
  * on stdout (pages of 8 KiB), or "... is terminating abnormally." on
- * stderr after the reason.
+ * stderr after the reason (for a statement the parser refused: only the
+ * reason, with its position).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +58,13 @@ static struct {
 	char *path;		/* the database file */
 	unsigned int next_pct;	/* STATS: the next percentage to report */
 } sql;
+
+/* A statement that cannot run here: SQL Server's last words, and out. */
+static void __attribute__((noreturn)) give_up(const struct tsql_stmt *st)
+{
+	msg("%s is terminating abnormally.", tsql_stmt_name(st));
+	exit(EXIT_FAIL);
+}
 
 static void sql_usage(FILE *f)
 {
@@ -151,16 +159,16 @@ static void map_statement(const struct tsql_stmt *st, const char *dir)
 
 	if (stat(dir, &sb) < 0) {
 		msg("data directory %s: %s", dir, strerror(errno));
-		exit(EXIT_FAIL);
+		give_up(st);
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		msg("data directory %s: not a directory", dir);
-		exit(EXIT_FAIL);
+		give_up(st);
 	}
 	if (asprintf(&sql.path, "%s/%s%s", dir, st->database,
 		     st->kind == TSQL_LOG ? "_log.ldf" : ".mdf") < 0) {
 		msg("no memory");
-		exit(EXIT_FAIL);
+		give_up(st);
 	}
 	opt.file = sql.path;
 	if (opt.op == BACKUP) {
@@ -169,12 +177,12 @@ static void map_statement(const struct tsql_stmt *st, const char *dir)
 		if (stat(sql.path, &sb) < 0) {
 			msg("%s: database '%s' has no %s file %s: %s", name,
 			    st->database, what, sql.path, strerror(errno));
-			exit(EXIT_FAIL);
+			give_up(st);
 		}
 		if (!S_ISREG(sb.st_mode)) {
 			msg("%s: %s, the %s file of database '%s', is not a "
 			    "file", name, sql.path, what, st->database);
-			exit(EXIT_FAIL);
+			give_up(st);
 		}
 		return;
 	}
@@ -182,17 +190,17 @@ static void map_statement(const struct tsql_stmt *st, const char *dir)
 	if (lstat(sql.path, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode)) {
 			msg("%s: %s exists and is not a file", name, sql.path);
-			exit(EXIT_FAIL);
+			give_up(st);
 		}
 		if (!st->replace) {
 			msg("%s: database '%s' exists (%s): a restore "
 			    "overwrites it only WITH REPLACE", name,
 			    st->database, sql.path);
-			exit(EXIT_FAIL);
+			give_up(st);
 		}
 	} else if (errno != ENOENT) {
 		msg("%s: %s", sql.path, strerror(errno));
-		exit(EXIT_FAIL);
+		give_up(st);
 	}
 }
 
