@@ -18,7 +18,12 @@
 #   $(PKGCONFIGDIR)  libvdi.pc, its prefix= being PREFIX (written at install
 #                    time, so it always matches the PREFIX of this install)
 #   $(INCLUDEDIR)    libvdi.h, linux/vdi.h (the UAPI), sqlvdi/vdi.h + vdierror.h
-#   $(BINDIR)        vdi-engine, vdi-client (when mk/tools.mk defines TOOLS_BINS)
+#   $(BINDIR)        vdi-engine, vdi-client, vdi-sqlcmd (when mk/tools.mk
+#                    defines TOOLS_BINS)
+#   $(SQLCMD_COMPAT_DIR)  sqlcmd -> $(BINDIR)/vdi-sqlcmd, for a test rig that
+#                    calls "sqlcmd": PATH=$(SQLCMD_COMPAT_DIR):$$PATH.  Not in
+#                    BINDIR, so it never hides a real sqlcmd.
+#                    SQLCMD_COMPAT_DIR=$(LIBDIR)/vdi/sqlcmd-compat
 #   $(MANDIR)        man1 (tools), man3 (one page per libvdi function), man7 (vdi)
 # and, whatever PREFIX is, in the directories udev and systemd read (they never
 # look under /usr/local):
@@ -37,13 +42,14 @@ PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
 MANDIR         ?= $(PREFIX)/share/man
 UDEVRULESDIR   ?= /usr/lib/udev/rules.d
 MODULESLOADDIR ?= /usr/lib/modules-load.d
+SQLCMD_COMPAT_DIR ?= $(LIBDIR)/vdi/sqlcmd-compat
 VDI_GROUP      ?= vdi
 
 INSTALL      ?= install
 LIBVDI_REAL  := libvdi.so.$(VERSION)
 MAN_PAGES     = $(sort $(wildcard $(ROOT)/man/man[1-8]/*.[1-8]))
 # the tools, by name, for uninstall even when mk/tools.mk is not there
-TOOL_NAMES    = $(sort vdi-engine vdi-client $(notdir $(TOOLS_BINS)))
+TOOL_NAMES    = $(sort vdi-engine vdi-client vdi-sqlcmd $(notdir $(TOOLS_BINS)))
 
 .PHONY: install uninstall install-check man-check
 
@@ -72,6 +78,8 @@ install: $(LIBVDI_SO) $(LIBVDI) $(LIBSQLVDI_SO) $$(TOOLS_BINS)
 	@# tools
 	$(if $(strip $(TOOLS_BINS)),$(INSTALL) -d $(DESTDIR)$(BINDIR))
 	$(if $(strip $(TOOLS_BINS)),$(INSTALL) -m 0755 $(TOOLS_BINS) $(DESTDIR)$(BINDIR)/)
+	$(if $(filter %/vdi-sqlcmd,$(TOOLS_BINS)),$(INSTALL) -d $(DESTDIR)$(SQLCMD_COMPAT_DIR) && \
+		ln -sfn $(BINDIR)/vdi-sqlcmd $(DESTDIR)$(SQLCMD_COMPAT_DIR)/sqlcmd)
 	@# man pages (a page that only holds ".so" stays such a link)
 	for p in $(MAN_PAGES); do \
 		s=$${p##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
@@ -96,6 +104,8 @@ uninstall:
 	@# the two include directories, if nothing else is in them
 	-@rmdir $(DESTDIR)$(INCLUDEDIR)/sqlvdi $(DESTDIR)$(INCLUDEDIR)/linux 2>/dev/null || true
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOL_NAMES))
+	rm -f $(DESTDIR)$(SQLCMD_COMPAT_DIR)/sqlcmd
+	-@rmdir $(DESTDIR)$(SQLCMD_COMPAT_DIR) $(DESTDIR)$(LIBDIR)/vdi 2>/dev/null || true
 	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
 	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-vdi.rules $(DESTDIR)$(MODULESLOADDIR)/vdi.conf
 ifeq ($(DESTDIR),)

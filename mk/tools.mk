@@ -3,16 +3,20 @@
 # role) and vdi-gen (test data), linked with libvdi.so.1 as a user would;
 # and their tests, which the VMs run with the selftests.
 #
-#   make tools        build/tools/{vdi-engine,vdi-client,vdi-gen}
-#   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh)
+#   make tools        build/tools/{vdi-engine,vdi-client,vdi-sqlcmd,vdi-gen}
+#   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh, and the
+#                     T-SQL parser's unit test tools-tsql_parse)
+#   make tools-unit-check   run that unit test on the host
 #
 # The tools go into the initramfs' /bin (EXTRA_BINS, scripts/initramfs.sh
 # copies libvdi.so.1 and the other shared libraries they need), the tests
 # into /tests with the selftests.
 
 # TOOLS_BINS are the programs "make install" installs (mk/install.mk);
-# vdi-gen only makes test data for the demo and the tests.
-TOOLS        := vdi-engine vdi-client
+# vdi-gen only makes test data for the demo and the tests.  vdi-sqlcmd is
+# the sqlcmd-compatible front end of "vdi-engine sql" (install.mk also
+# links it as sqlcmd in a directory of its own, off PATH).
+TOOLS        := vdi-engine vdi-client vdi-sqlcmd
 TOOLS_BINS   := $(foreach t,$(TOOLS),$(B)/tools/$(t))
 TOOLS_GEN    := $(B)/tools/vdi-gen
 TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
@@ -39,6 +43,11 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 $(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+
+# vdi-sqlcmd only runs vdi-engine: no libvdi, no common.o
+$(B)/tools/vdi-sqlcmd: $(B)/tools/vdi-sqlcmd.o
+	@rm -f $@
+	$(CC) -o $@ $<
 
 $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
@@ -68,3 +77,20 @@ EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \
 	$(ROOT)/scripts/demo.sh
 export EXTRA_BINS
 $(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(TOOLS_ALL))
+
+# The T-SQL parser's unit test (selftests/tools/tsql_parse_test.c, linked
+# with tools/engine-tsql.c): static, so the same program runs on the host
+# (make tools-unit-check) and in the VMs with the other tests.
+TSQL_UNIT := $(B)/selftests/tools-tsql_parse
+$(TSQL_UNIT): $(ROOT)/selftests/tools/tsql_parse_test.c \
+		$(ROOT)/tools/engine-tsql.c $(ROOT)/tools/engine-tsql.h
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(TOOLS_CFLAGS) -D_GNU_SOURCE -static -I$(ROOT)/tools -o $@ \
+		$(ROOT)/selftests/tools/tsql_parse_test.c $(ROOT)/tools/engine-tsql.c
+
+tools-tests: $(TSQL_UNIT)
+ALL_TEST_BINS += $(TSQL_UNIT)
+
+.PHONY: tools-unit-check
+tools-unit-check: $(TSQL_UNIT)
+	$(TSQL_UNIT)

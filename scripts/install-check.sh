@@ -42,7 +42,7 @@ mapfile -t FUNCS < <(nm -D --defined-only "$SO" 2>/dev/null | awk '$2 == "T" { s
 
 # the tools are expected once their build fragment exists
 TOOLS=()
-[ -f "$ROOT/mk/tools.mk" ] && TOOLS=(vdi-engine vdi-client)
+[ -f "$ROOT/mk/tools.mk" ] && TOOLS=(vdi-engine vdi-client vdi-sqlcmd)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdi-install-check.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -74,8 +74,11 @@ for P in "${PREFIXES[@]}"; do
 		echo "$UDEVRULESDIR/60-vdi.rules f"
 		echo "$MODULESLOADDIR/vdi.conf f"
 		for x in "${TOOLS[@]}"; do echo "$P/bin/$x f"; done
+		# the sqlcmd front end's name for rigs, off PATH
+		[ ${#TOOLS[@]} -gt 0 ] && echo "$P/lib/vdi/sqlcmd-compat/sqlcmd l $P/bin/vdi-sqlcmd"
 		echo "$P/share/man/man1/vdi-engine.1 f"
 		echo "$P/share/man/man1/vdi-client.1 f"
+		[ ${#TOOLS[@]} -gt 0 ] && echo "$P/share/man/man1/vdi-sqlcmd.1 f"
 		echo "$P/share/man/man7/vdi.7 f"
 		for f in "${FUNCS[@]}"; do echo "$P/share/man/man3/$f.3 f"; done
 	} | sort -u > "$exp"

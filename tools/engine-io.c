@@ -113,6 +113,7 @@ ssize_t read_input(uint8_t *buf, size_t len)
 		mx64_update(&io.sum, buf, (size_t)n);
 		io.n += (uint64_t)n;
 		progress_update(&prog_bar, io.n);
+		sql_stats(io.n);
 	}
 	return n;
 }
@@ -162,6 +163,7 @@ int write_output(const uint8_t *p, size_t len)
 	mx64_update(&io.sum, p, len);
 	io.n += len;
 	progress_update(&prog_bar, io.n);
+	sql_stats(io.n);
 	return 0;
 }
 

@@ -53,6 +53,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: vdi-engine backup  [options] SET [DEVICE...]\n"
 "       vdi-engine restore [options] SET [DEVICE...]\n"
+"       vdi-engine sql [options] \"BACKUP|RESTORE ... VIRTUAL_DEVICE='SET' ...\"\n"
+"                                (vdi-engine sql --help)\n"
 "Play the database engine (VDI's server role): stream data to the virtual\n"
 "device set SET, created by a VDI client such as vdi-client, or read it back.\n"
 "SET is the first device, as in BACKUP ... TO VIRTUAL_DEVICE='SET'; each\n"
@@ -87,7 +89,7 @@ static void usage(FILE *f)
 }
 
 /* --owner: a user name, a uid, or "any". */
-static int64_t parse_owner(const char *s)
+int64_t parse_owner(const char *s)
 {
 	struct passwd *pw;
 	uint64_t v;
@@ -235,10 +237,13 @@ int main(int argc, char **argv)
 {
 	char b1[32], b2[64], moved[256];
 	bool failed = true;
-	double t0;
+	double t0 = now_s();
 
 	prog = "vdi-engine";
-	parse_args(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "sql"))
+		sql_parse_args(argc, argv);	/* engine-sql.c */
+	else
+		parse_args(argc, argv);
 	signals_setup(on_signal);
 	if (pipe2(V.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		msg("pipe: %s", strerror(errno));
@@ -277,6 +282,7 @@ out:
 		    say_moved(moved, sizeof(moved)));
 	close_set(failed);
 	cleanup_io(failed);
+	sql_end(failed, now_s() - t0);
 	if (failed)
 		return EXIT_FAIL;
 	/* mx64 of the logical stream: equal for a backup and its restore */

@@ -14,7 +14,9 @@
  *       16  u32 device index      20  u32 device count
  *       24  u32 block size        28  u32 chunk size (the max transfer)
  *       32  u64 backup id (random: ties the devices of one backup together)
- *       40  24 bytes zero
+ *       40  u64 the size of L if known when the backup began (a file,
+ *           --generate), else 0: only for a restore's progress (STATS)
+ *       48  16 bytes zero
  *    the rest of the block is zero.
  * 2. The logical stream L (n bytes: the file, stdin, the tar archive) is
  *    followed by zero padding and a 64-byte trailer, so that the whole,
@@ -199,6 +201,7 @@ int backup(void)
 		put_le32(V.hdr_buf + 24, opt.block_size);
 		put_le32(V.hdr_buf + 28, V.chunk);
 		put_le64(V.hdr_buf + 32, V.backup_id);
+		put_le64(V.hdr_buf + 40, io.size);
 		if (run_one(d, VDC_Write, HDR_SIZE, 0, "writing the header") < 0)
 			return -1;
 	}
@@ -313,6 +316,7 @@ static int read_headers(uint32_t *block)
 			*block = get_le32(h + 24);
 			V.chunk = get_le32(h + 28);
 			V.backup_id = get_le64(h + 32);
+			io.size = get_le64(h + 40);	/* 0: unknown */
 		} else if (get_le64(h + 32) != V.backup_id) {
 			msg("device '%s' belongs to another backup than '%s'",
 			    name, opt.dev_name[0]);
@@ -326,7 +330,8 @@ static int read_headers(uint32_t *block)
 	}
 	if (V.chunk > opt.max_transfer) {
 		msg("the backup was written in chunks of %u bytes: restore "
-		    "with --max-transfer %u (or more)", V.chunk, V.chunk);
+		    "with --max-transfer %u (WITH MAXTRANSFERSIZE = %u) or "
+		    "more", V.chunk, V.chunk, V.chunk);
 		return -1;
 	}
 	verbose("backup %016" PRIx64 ": %u device%s, block size %u, chunks "

@@ -9,6 +9,10 @@
  *                    backup and restore loops that write and read it
  *   engine-io.c      the data: file, stdin/stdout, generated data, the tar
  *                    child, FILE.partial
+ *   engine-tsql.c    the T-SQL parser (engine-tsql.h): BACKUP/RESTORE ...
+ *                    VIRTUAL_DEVICE statements, a pure function
+ *   engine-sql.c     the sql subcommand: a statement onto the options above
+ *                    and a data directory; STATS and SQL Server's messages
  *
  * and shares tools/common.c with the other tools.
  */
@@ -51,6 +55,8 @@ struct engine_opt {
 	int64_t owner;		/* a uid, VDI_OWNER_SELF or VDI_OWNER_ANY */
 };
 extern struct engine_opt opt;
+/* --owner: a user name, a uid, or "any" (a usage error otherwise). */
+int64_t parse_owner(const char *s);
 
 /* ---- the VDI side (engine-vdi.c) ---- */
 /* One command in flight: what SendCommand is given, and its buffer. */
@@ -148,5 +154,13 @@ int write_output(const uint8_t *p, size_t len);
 int finish_output(void);
 /* Stop tar; rename FILE.partial into place or (@failed) remove it. */
 void cleanup_io(bool failed);
+
+/* ---- the sql subcommand (engine-sql.c) ---- */
+/* "vdi-engine sql ... STATEMENT": parse it into opt (argv[1] is "sql"). */
+void sql_parse_args(int argc, char **argv);
+/* The data has moved @done bytes: STATS lines (nothing unless sql). */
+void sql_stats(uint64_t done);
+/* SQL Server's closing messages (nothing unless sql). */
+void sql_end(bool failed, double seconds);
 
 #endif /* VDI_TOOLS_ENGINE_H */
