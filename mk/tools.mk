@@ -19,7 +19,7 @@ TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
 TOOLS_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Wformat=2 \
 	-Werror=implicit-function-declaration
 TOOLS_COMMON := $(B)/tools/common.o
-TOOLS_OBJS   := $(TOOLS_COMMON) $(patsubst %,%.o,$(TOOLS_ALL))
+TOOLS_OBJS   := $(TOOLS_COMMON) $(patsubst %,%.o,$(TOOLS_ALL)) $(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
 
 .PHONY: tools tools-tests
@@ -34,6 +34,11 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+
+# vdi-client --tape keeps its medium with client-tape.c
+$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+	@rm -f $@
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -l:libvdi.so.1 -pthread
 
 -include $(wildcard $(B)/tools/*.d)
 
