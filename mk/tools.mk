@@ -19,7 +19,13 @@ TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
 TOOLS_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Wformat=2 \
 	-Werror=implicit-function-declaration
 TOOLS_COMMON := $(B)/tools/common.o
-TOOLS_OBJS   := $(TOOLS_COMMON) $(patsubst %,%.o,$(TOOLS_ALL)) $(B)/tools/client-tape.o
+# vdi-engine is cut by concern into tools/engine-*.c (tools/engine.h lists
+# them); a new engine-*.c file is part of it without a change here.
+ENGINE_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
+	$(sort $(wildcard $(ROOT)/tools/engine-*.c)))
+TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) \
+	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine,$(TOOLS_ALL))) \
+	$(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
 
 .PHONY: tools tools-tests
@@ -31,6 +37,10 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -pthread -MMD -MP -MF $@.d -c -o $@ $<
 
 # rm first: a failed link must not leave the previous program behind
+$(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
+	@rm -f $@
+	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+
 $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread

@@ -3,8 +3,8 @@
  * Shared helpers of the vdi tools (vdi-engine, vdi-client, vdi-gen):
  * messages, option values, the checksum, the test-data generator, progress
  * output, signal handling and the tar child.  Nothing here talks to VDI:
- * the VDI calls are all in vdi-engine.c and vdi-client.c, where a reader
- * looking for example code will find them in order.
+ * the VDI calls are all in engine-vdi.c (vdi-engine's) and vdi-client.c,
+ * where a reader looking for example code will find them in order.
  */
 #ifndef VDI_TOOLS_COMMON_H
 #define VDI_TOOLS_COMMON_H

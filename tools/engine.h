@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdi-engine's shared declarations.  The program is cut by concern:
+ *
+ *   engine-main.c    the command line, signals, main(): the order of it all
+ *   engine-vdi.c     the VDI server calls: connect, configure, the completion
+ *                    agent, sending and waiting for commands, the end
+ *   engine-stream.c  the stream format (header, trailer, striping) and the
+ *                    backup and restore loops that write and read it
+ *   engine-io.c      the data: file, stdin/stdout, generated data, the tar
+ *                    child, FILE.partial
+ *
+ * and shares tools/common.c with the other tools.
+ */
+#ifndef VDI_TOOLS_ENGINE_H
+#define VDI_TOOLS_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libvdi.h>
+
+#include "common.h"
+
+/* The stream format (described in engine-stream.c) */
+#define HDR_SIZE	65536U		/* the header block of each device */
+#define HDR_MAGIC	"VDI-STRM"
+#define END_MAGIC	"VDI-END!"
+#define END_SIZE	64U		/* the trailer */
+#define FORMAT_VERSION	1
+
+#define MAX_BUFFERS	256		/* the module's max_queue_depth */
+
+/* ---- the command line (engine-main.c) ---- */
+struct engine_opt {
+	enum op op;
+	const char *set_name;
+	const char *dev_name[LIBVDI_MAX_DEVICES];
+	unsigned int ndev;
+	const char *file;	/* -i / -o; NULL or "-": stdin / stdout */
+	const char *dir;	/* -C */
+	bool generate;
+	uint64_t gen_size;
+	uint32_t block_size;
+	uint32_t max_transfer;
+	unsigned int buffers;	/* 0: default */
+	unsigned int timeout_s;
+	bool keep_partial;
+	int64_t owner;		/* a uid, VDI_OWNER_SELF or VDI_OWNER_ANY */
+};
+extern struct engine_opt opt;
+
+/* ---- the VDI side (engine-vdi.c) ---- */
+/* One command in flight: what SendCommand is given, and its buffer. */
+struct slot {
+	VDS_Command cmd;	/* completionContext points back at the slot */
+	uint8_t *buf;		/* in the shared area, or NULL */
+	unsigned int dev;	/* device index it went to */
+	bool done;		/* its completion routine has run */
+};
+
+struct engine_vdi {
+	vdi_server_set *set;
+	vdi_server_device *dev[LIBVDI_MAX_DEVICES];
+	bool disk;		/* VDF_RandomAccess: transfers carry positions */
+	uint32_t chunk;		/* the chunk size (= max transfer at backup) */
+	struct slot *data;	/* the window: one slot per data buffer */
+	unsigned int nslots;
+	struct slot ctl[LIBVDI_MAX_DEVICES];	/* headers and flushes */
+	uint8_t *hdr_buf;	/* the header block's buffer */
+	uint64_t backup_id;
+
+	pthread_t agent;
+	bool agent_started;	/* the thread exists */
+	pthread_mutex_t lock;	/* for slot.done and what follows */
+	pthread_cond_t cond;	/* a routine ran, or the agent returned */
+	bool agent_done;
+	int agent_rc;
+	int wake[2];		/* written when the agent returns or a signal
+				 * comes: wakes a main thread waiting for input */
+};
+extern struct engine_vdi V;
+/* The signal thread may abort the set while the main thread uses it. */
+extern pthread_mutex_t set_lock;
+/* say_aborted() has already said that a signal interrupted us */
+extern bool said_interrupted;
+
+/* Open the set the client created (polling until --timeout); 0 or -1. */
+int connect_set(void);
+/* Configure the set, open its devices, start the agent, get the buffers. */
+int configure(void);
+/* Queue one command on device @dev; 0, or -1 after a message. */
+int submit(struct slot *s, unsigned int dev, int32_t code, uint32_t size,
+	   int64_t position);
+/* Wait for @s's completion routine. */
+void wait_slot(struct slot *s);
+/* One command with the header buffer, waited for: 0 or -1 after a message. */
+int run_one(unsigned int dev, int32_t code, uint32_t size, int64_t position,
+	    const char *what);
+/* The agent's VDI code once it has returned (VD_E_ABORT...), else 0. */
+int agent_ended(void);
+/* Explain a command that failed; the caller aborts. */
+void say_failed(const struct slot *s, const char *what);
+/* Why the other side's commands came back aborted. */
+void say_aborted(void);
+/* The normal end: close every device, wait for the agent; 0 or -1. */
+int close_devices(void);
+/* Close the set, first aborting it if @failed. */
+void close_set(bool failed);
+
+/* ---- the stream (engine-stream.c) ---- */
+int backup(void);
+int restore(void);
+
+/* ---- the data (engine-io.c) ---- */
+/* Where the data comes from (backup) or goes to (restore). */
+struct engine_io {
+	int fd;
+	pid_t tar;		/* -C: the tar child, else 0 */
+	char *partial;		/* -o FILE: FILE.partial until done */
+	uint64_t size;		/* backup: the input's size if known, else 0 */
+	uint64_t n;		/* bytes of L read or written so far */
+	struct mx64 sum;	/* over those bytes */
+};
+extern struct engine_io io;
+extern struct progress prog_bar;
+
+int open_input(void);
+/* Up to @len bytes of L, counted in io.n and io.sum: the count, 0 at its
+ * end, -1 on failure (after a message), -2 when woken by V.wake. */
+ssize_t read_input(uint8_t *buf, size_t len);
+int open_output(void);
+/* Write @len bytes of L, counted in io.n and io.sum; 0 or -1. */
+int write_output(const uint8_t *p, size_t len);
+/* All data written: make it durable (file) or let tar finish; 0 or -1. */
+int finish_output(void);
+/* Stop tar; rename FILE.partial into place or (@failed) remove it. */
+void cleanup_io(bool failed);
+
+#endif /* VDI_TOOLS_ENGINE_H */
