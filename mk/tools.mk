@@ -68,6 +68,15 @@ $(B)/selftests/tools-%: $(ROOT)/selftests/tools/%_test.sh $(ROOT)/selftests/tool
 
 ALL_TEST_BINS += $(TOOLTEST_BINS)
 
+# vdi-client's tape medium on its own (no VDI): build/selftests/tools-tape_unit
+TOOLS_TAPE_UNIT := $(B)/selftests/tools-tape_unit
+$(TOOLS_TAPE_UNIT): $(ROOT)/selftests/tools/tape_unit.c $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -I$(ROOT)/tools -o $@ $< \
+		$(B)/tools/client-tape.o $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+tools-tests: $(TOOLS_TAPE_UNIT)
+ALL_TEST_BINS += $(TOOLS_TAPE_UNIT)
+
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).
 EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \
