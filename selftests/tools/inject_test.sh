@@ -19,7 +19,9 @@
 #   P_NAME_taken     Create failed: the name is in use (VD_E_PROTOCOL)
 #   P_NAME_nocomplete  a device ended (VD_E_CLOSE) without VDC_Complete
 #   P_NAME_config    (a function) its -v output shows max transfer $1
+#   FEAT_NAME        what more it takes: "tape" (--tape, VDF_LikeTape)
 CMD_vdi=vdi-client
+FEAT_vdi=tape
 P_vdi_abort='engine (went away or )?aborted the (backup|restore)|VD_E_ABORT'
 P_vdi_timeout='no command from the engine .*VD_E_TIMEOUT'
 P_vdi_taken="a set named '.*' already exists"
@@ -29,6 +31,7 @@ P_vdi_config() { echo "max transfer $1[^0-9]"; }
 # The SDK-style client (branch sdk), once it is in the VM's /bin as
 # vdi-sdk-client with the command line above.
 CMD_sdk=vdi-sdk-client
+FEAT_sdk=
 P_sdk_abort='VD_E_ABORT'
 P_sdk_timeout='VD_E_TIMEOUT'
 P_sdk_taken='VD_E_PROTOCOL'
@@ -43,6 +46,8 @@ fi
 # pat NAME KIND: the client's message pattern; cl NAME: its command
 pat() { eval "echo \"\$P_$1_$2\""; }
 cl() { eval "echo \"\$CMD_$1\""; }
+# has NAME FEATURE: the client takes it
+has() { eval "case \" \$FEAT_$1 \" in *\" $2 \"*) true ;; *) false ;; esac"; }
 
 # no_backup_files: a failed backup leaves neither .vdi nor .partial files
 no_backup_files() {
@@ -130,6 +135,34 @@ abort_short() {
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" abort)" || return 1
 	no_backup_files
+}
+
+# a tape-like client, aborted between its marks
+abort_tape() {
+	backup_with "$1" abort-mid-stream=1M at -- --tape || return 1
+	expect_rc 1 $erc "engine" || { show e.err; return 1; }
+	expect_fail $crc "client" || { show c.err; return 1; }
+	expect_msg c.err "$(pat "$1" abort)" || return 1
+	no_backup_files
+}
+
+# close-device-early in a restore: the engine stops, the data is short
+close_early_restore() {
+	good_backup "$1" cr cr.1 || return 1
+	run_to "$TO" "$(cl "$1")" restore -t 20 cr cr.1 2> c.err &
+	cpid=$!
+	run_to "$TO" vdi-engine restore -t 20 -o out \
+		--inject close-device-early=cr cr cr.1 2> e.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	expect_rc 1 $erc "engine" || { show e.err; return 1; }
+	expect_msg e.err "closed device 'cr' after .*the restore is incomplete" ||
+		return 1
+	# the client served what it was asked for and saw the normal end
+	expect_rc 0 $crc "client" || { show c.err; return 1; }
+	[ ! -e out ] && [ ! -e out.partial ] ||
+		{ say "the engine kept an incomplete restore"; return 1; }
 }
 
 # silent [N]: the client's GetCommand timeout (2 s) ends it
@@ -253,12 +286,18 @@ for C in $CLIENTS; do
 	t "inject $C: abort-mid-stream, backup, 2 devices" abort_backup "$C"
 	t "inject $C: abort-mid-stream, restore" abort_restore "$C"
 	t "inject $C: abort-mid-stream, after a short stream" abort_short "$C"
+	if has "$C" tape; then
+		t "inject $C: abort-mid-stream, tape-like" abort_tape "$C"
+	else
+		skip "inject $C: abort-mid-stream, tape-like" "no --tape"
+	fi
 	t "inject $C: silent from the start" silent "$C"
 	t "inject $C: silent after 3 commands" silent "$C" 3
 	t "inject $C: silent, the engine's limit" silent_engine_limit "$C"
 	t "inject $C: close-device-early, VDC_Complete" close_early "$C"
 	t "inject $C: close-device-early, no VDC_Complete" \
 		close_early_nocomplete "$C"
+	t "inject $C: close-device-early, restore" close_early_restore "$C"
 	t "inject $C: max-transfer-tiny" sizes "$C" max-transfer-tiny 65536
 	t "inject $C: max-transfer-huge" sizes "$C" max-transfer-huge 4194304
 	t "inject $C: name-taken" name_taken "$C"
