@@ -95,6 +95,11 @@ LIB_SRCS   := $(wildcard $(ROOT)/userlib/*.c)
 LIB_OBJS   := $(patsubst $(ROOT)/userlib/%.c,$(B)/userlib/%.o,$(LIB_SRCS))
 LIBVDI_SO  := $(B)/libvdi.so.1
 LIBVDI_PC  := $(B)/libvdi.pc
+# libsqlvdi.so: the SDK's C++ library, binary-compatible, over libvdi.so.1
+# (userlib/sqlvdi/).  Its soname is the SDK's file name, libsqlvdi.so: what
+# an SDK binary records as NEEDED is not published; a library without a
+# soname is recorded by its file name, so libsqlvdi.so is what it finds.
+LIBSQLVDI_SO := $(B)/libsqlvdi.so
 LIB_CFLAGS ?= -O2 -g -Wall -Wextra -Wshadow -Werror=implicit-function-declaration
 LIB_CPPFLAGS := -I$(ROOT)/include -I$(ROOT)/include/uapi
 VERSION    := 1.0.0
@@ -131,7 +136,7 @@ check:
 	@$(S)/lint.sh $(KVERS_SH) || true
 	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
-	@$(MAKE) --no-print-directory install-check man-check || true
+	@$(MAKE) --no-print-directory -k install-check man-check sdk-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
 		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
@@ -143,7 +148,7 @@ check:
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/vm-*.log $(B)/vm-*.log.status
+		$(B)/man.tap $(B)/sdk.tap $(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);
@@ -159,7 +164,7 @@ lint: ksrc
 	@$(S)/lint.sh $(KVERS)
 
 # ---------------------------------------------------------------- libvdi
-lib: $(LIBVDI_SO) $(LIBVDI) $(LIBVDI_PC)
+lib: $(LIBVDI_SO) $(LIBVDI) $(LIBVDI_PC) $(LIBSQLVDI_SO)
 
 $(B)/userlib/%.o: $(ROOT)/userlib/%.c
 	@mkdir -p $(@D)
@@ -171,6 +176,14 @@ $(LIBVDI_SO): $(LIB_OBJS) $(ROOT)/userlib/libvdi.map
 		-Wl,--version-script=$(ROOT)/userlib/libvdi.map \
 		-o $@ $(LIB_OBJS) -lkmod -pthread
 	ln -sf libvdi.so.1 $(B)/libvdi.so
+
+# Only the SDK's symbols (sqlvdi.map); libvdi's C users never see C++.
+$(LIBSQLVDI_SO): $(ROOT)/userlib/sqlvdi/sqlvdi.cc $(ROOT)/userlib/sqlvdi/sqlvdi.map \
+		$(ROOT)/include/sqlvdi/vdi.h $(LIBVDI_SO)
+	$(CXX) -O2 -g -Wall -Wextra -Werror -fPIC -I$(ROOT)/include -shared \
+		-Wl,-soname,libsqlvdi.so -Wl,-z,defs \
+		-Wl,--version-script=$(ROOT)/userlib/sqlvdi/sqlvdi.map \
+		-o $@ $< -L$(B) -l:libvdi.so.1
 
 $(LIBVDI): $(LIB_OBJS)
 	rm -f $@; $(AR) rcs $@ $^

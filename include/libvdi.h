@@ -18,27 +18,34 @@
 extern "C" {
 #endif
 
-/* ---- Codes (vdierror.h): MAKE_HRESULT(1, 0x77, code) as an int ---- */
+/*
+ * ---- Codes (vdierror.h) ----
+ * MAKE_HRESULT, VD_ERROR and the VD_E_* codes are defined token for token
+ * as in <sqlvdi/vdierror.h>, so a file may include both headers.
+ */
 #ifndef NOERROR
 #define NOERROR			0
 #endif
-#define VD_E_FACILITY(code)	((int)(0x80770000U | (code)))
-#define VD_E_NOTOPEN		VD_E_FACILITY(2)	/* object not open */
-#define VD_E_TIMEOUT		VD_E_FACILITY(3)	/* wait timed out */
-#define VD_E_ABORT		VD_E_FACILITY(4)	/* abort in force */
-#define VD_E_SECURITY		VD_E_FACILITY(5)	/* access denied */
-#define VD_E_INVALID		VD_E_FACILITY(6)	/* bad parameter */
-#define VD_E_INSTANCE_NAME	VD_E_FACILITY(7)	/* instance not recognised */
-#define VD_E_NOTSUPPORTED	VD_E_FACILITY(9)	/* configuration unsupported */
-#define VD_E_MEMORY		VD_E_FACILITY(10)	/* out of memory */
-#define VD_E_UNEXPECTED		VD_E_FACILITY(11)	/* unexpected internal error */
-#define VD_E_PROTOCOL		VD_E_FACILITY(12)	/* not legal in this state */
-#define VD_E_OPEN		VD_E_FACILITY(13)	/* all devices are open */
-#define VD_E_CLOSE		VD_E_FACILITY(14)	/* closed: normal end */
-#define VD_E_BUSY		VD_E_FACILITY(15)	/* resource busy */
+#define MAKE_HRESULT(sev, fac, code) \
+	((int) (((unsigned long)(sev) << 31) | ((unsigned long)(fac) << 16) | ((unsigned long)(code))) )
+#define VD_ERROR(code)		MAKE_HRESULT(1, 0x77, code)
+#define VD_E_FACILITY(code)	VD_ERROR(code)
+#define VD_E_NOTOPEN		VD_ERROR(2)	/* object not open */
+#define VD_E_TIMEOUT		VD_ERROR(3)	/* wait timed out */
+#define VD_E_ABORT		VD_ERROR(4)	/* abort in force */
+#define VD_E_SECURITY		VD_ERROR(5)	/* access denied */
+#define VD_E_INVALID		VD_ERROR(6)	/* bad parameter */
+#define VD_E_INSTANCE_NAME	VD_ERROR(7)	/* instance not recognised */
+#define VD_E_NOTSUPPORTED	VD_ERROR(9)	/* configuration unsupported */
+#define VD_E_MEMORY		VD_ERROR(10)	/* out of memory */
+#define VD_E_UNEXPECTED		VD_ERROR(11)	/* unexpected internal error */
+#define VD_E_PROTOCOL		VD_ERROR(12)	/* not legal in this state */
+#define VD_E_OPEN		VD_ERROR(13)	/* all devices are open */
+#define VD_E_CLOSE		VD_ERROR(14)	/* closed: normal end */
+#define VD_E_BUSY		VD_ERROR(15)	/* resource busy */
 /* Documented by VDI but absent from every public header: local values. */
-#define VD_E_QUEUE_FULL		VD_E_FACILITY(0x10)	/* SendCommand: queue full */
-#define VD_E_IO_ERROR		VD_E_FACILITY(0x11)	/* SendCommand: IO-ERROR */
+#define VD_E_QUEUE_FULL		VD_ERROR(0x10)	/* SendCommand: queue full */
+#define VD_E_IO_ERROR		VD_ERROR(0x11)	/* SendCommand: IO-ERROR */
 
 #define LIBVDI_MAX_DEVICES	64	/* VDConfig.deviceCount is 1..64 */
 
@@ -46,15 +53,19 @@ extern "C" {
 #define INFINITE		(-1)
 #endif
 
-/* ---- Win32 completion codes used by VDI ---- */
-#define ERROR_SUCCESS			0
+/*
+ * ---- Win32 completion codes used by VDI ----
+ * The seven <sqlvdi/vdi.h> defines are long there (0L ...): the same tokens
+ * here.
+ */
+#define ERROR_SUCCESS			0L
 #define ERROR_INVALID_HANDLE		6
-#define ERROR_ARENA_TRASHED		7
-#define ERROR_HANDLE_EOF		38
-#define ERROR_HANDLE_DISK_FULL		39
-#define ERROR_NOT_SUPPORTED		50
-#define ERROR_DISK_FULL			112
-#define ERROR_OPERATION_ABORTED		995
+#define ERROR_ARENA_TRASHED		7L
+#define ERROR_HANDLE_EOF		38L
+#define ERROR_HANDLE_DISK_FULL		39L
+#define ERROR_NOT_SUPPORTED		50L
+#define ERROR_DISK_FULL			112L
+#define ERROR_OPERATION_ABORTED		995L
 #define ERROR_END_OF_MEDIA		1100
 #define ERROR_FILEMARK_DETECTED		1101
 #define ERROR_NO_DATA_DETECTED		1104
@@ -62,7 +73,14 @@ extern "C" {
 #define ERROR_EOM_OVERFLOW		1129
 #define ERROR_NO_SYSTEM_RESOURCES	1450
 
-/* ---- Feature bits ---- */
+/*
+ * ---- Feature bits, commands, structures ----
+ * <sqlvdi/vdi.h> defines the same types under the same guard: whichever
+ * header comes first defines them.
+ */
+#ifndef LIBVDI_VDI_TYPES_DEFINED
+#define LIBVDI_VDI_TYPES_DEFINED
+
 enum VDFeatures {
 	VDF_Removable		= 0x1,
 	VDF_Rewind		= 0x2,
@@ -79,7 +97,11 @@ enum VDFeatures {
 	VDF_WriteMedia		= 0x10000,
 	VDF_ReadMedia		= 0x20000,
 	VDF_CompleteEnabled	= 0x40000,
-	VDF_LatchStats		= (int)0x80000000,
+#ifdef __cplusplus
+	VDF_LatchStats		= 0x80000000,	/* unsigned, as in the SDK */
+#else
+	VDF_LatchStats		= (int)0x80000000, /* C: enumerators are int */
+#endif
 	VDF_LikePipe		= 0,
 	VDF_LikeTape		= 0x173,
 	VDF_LikeDisk		= 0x200
@@ -119,10 +141,8 @@ typedef struct VDC_Command {
 	uint8_t *buffer;
 } VDC_Command;
 
-typedef struct VDS_Command VDS_Command;
-typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
-
 /* What the server sends; the completion agent fills the outputs. */
+typedef struct VDS_Command VDS_Command;
 struct VDS_Command {
 	int32_t commandCode;
 	int32_t size;
@@ -134,6 +154,10 @@ struct VDS_Command {
 	int32_t completionCode;		/* out */
 	int32_t bytesTransferred;	/* out */
 };
+
+#endif /* LIBVDI_VDI_TYPES_DEFINED */
+
+typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
 
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #define LIBVDI_STATIC_ASSERT static_assert

@@ -13,6 +13,8 @@
 # What goes where (PREFIX=/usr/local):
 #   $(LIBDIR)        libvdi.so.1.0.0, libvdi.so.1 -> it (soname), libvdi.so ->
 #                    libvdi.so.1 (for -lvdi), libvdi.a           LIBDIR=$(PREFIX)/lib
+#                    libsqlvdi.so (the SDK's library, binary drop-in; its
+#                    soname is its file name, as an SDK binary needs it)
 #   $(PKGCONFIGDIR)  libvdi.pc, its prefix= being PREFIX (written at install
 #                    time, so it always matches the PREFIX of this install)
 #   $(INCLUDEDIR)    libvdi.h, linux/vdi.h (the UAPI), sqlvdi/vdi.h + vdierror.h
@@ -48,7 +50,7 @@ TOOL_NAMES    = $(sort vdi-engine vdi-client $(notdir $(TOOLS_BINS)))
 # mk/tools.mk is included after this file: the tools join install's
 # prerequisites at the second expansion, once every fragment is read.
 .SECONDEXPANSION:
-install: $(LIBVDI_SO) $(LIBVDI) $$(TOOLS_BINS)
+install: $(LIBVDI_SO) $(LIBVDI) $(LIBSQLVDI_SO) $$(TOOLS_BINS)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(INCLUDEDIR)/sqlvdi \
 		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MODULESLOADDIR)
@@ -57,6 +59,7 @@ install: $(LIBVDI_SO) $(LIBVDI) $$(TOOLS_BINS)
 	ln -sfn $(LIBVDI_REAL) $(DESTDIR)$(LIBDIR)/libvdi.so.1
 	ln -sfn libvdi.so.1 $(DESTDIR)$(LIBDIR)/libvdi.so
 	$(INSTALL) -m 0644 $(LIBVDI) $(DESTDIR)$(LIBDIR)/libvdi.a
+	$(INSTALL) -m 0755 $(LIBSQLVDI_SO) $(DESTDIR)$(LIBDIR)/libsqlvdi.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 		$(if $(filter-out $(PREFIX)/lib,$(LIBDIR)),-e 's|^libdir=.*|libdir=$(LIBDIR)|') \
 		$(if $(filter-out $(PREFIX)/include,$(INCLUDEDIR)),-e 's|^includedir=.*|includedir=$(INCLUDEDIR)|') \
@@ -87,7 +90,7 @@ endif
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(LIBVDI_REAL) $(DESTDIR)$(LIBDIR)/libvdi.so.1 \
 		$(DESTDIR)$(LIBDIR)/libvdi.so $(DESTDIR)$(LIBDIR)/libvdi.a \
-		$(DESTDIR)$(PKGCONFIGDIR)/libvdi.pc
+		$(DESTDIR)$(LIBDIR)/libsqlvdi.so $(DESTDIR)$(PKGCONFIGDIR)/libvdi.pc
 	rm -f $(DESTDIR)$(INCLUDEDIR)/libvdi.h $(DESTDIR)$(INCLUDEDIR)/linux/vdi.h \
 		$(addprefix $(DESTDIR)$(INCLUDEDIR)/sqlvdi/,$(notdir $(wildcard $(ROOT)/include/sqlvdi/*.h)))
 	@# the two include directories, if nothing else is in them
@@ -100,7 +103,7 @@ ifeq ($(DESTDIR),)
 	-@udevadm control --reload-rules 2>/dev/null || true
 endif
 
-install-check: $(LIBVDI_SO) $(LIBVDI) $$(TOOLS_BINS)
+install-check: $(LIBVDI_SO) $(LIBVDI) $(LIBSQLVDI_SO) $$(TOOLS_BINS)
 	@$(S)/install-check.sh
 
 man-check:

@@ -9,7 +9,9 @@
 #   - libvdi.pc says prefix=P; a C program builds with
 #     "pkg-config --cflags --libs libvdi" against the staged tree and runs
 #     (soname link), one links libvdi.a, a C++ one builds with the SDK's
-#     <vdi.h> from include/sqlvdi;
+#     <vdi.h> from include/sqlvdi; an SDK-style client (selftests/sdk,
+#     the SDK's layout and signatures) links -lsqlvdi only and loads with
+#     every symbol bound (libsqlvdi.so, then libvdi.so.1, from the stage);
 #   - every function libvdi.so.1 exports has its man3 page;
 #   - make uninstall DESTDIR=tmp PREFIX=P leaves no file and no link.
 # TAP on stdout and in $B/install.tap; exit status 0 if all passed.  Needs
@@ -63,6 +65,7 @@ for P in "${PREFIXES[@]}"; do
 		echo "$P/lib/libvdi.so.1 l libvdi.so.1.0.0"
 		echo "$P/lib/libvdi.so l libvdi.so.1"
 		echo "$P/lib/libvdi.a f"
+		echo "$P/lib/libsqlvdi.so f"
 		echo "$P/lib/pkgconfig/libvdi.pc f"
 		echo "$P/include/libvdi.h f"
 		echo "$P/include/linux/vdi.h f"
@@ -106,6 +109,9 @@ for P in "${PREFIXES[@]}"; do
 	# ---- modes and contents
 	bad=
 	[ "$(stat -c %a "$D$P/lib/libvdi.so.1.0.0" 2>/dev/null)" = 755 ] || bad+="libvdi.so.1.0.0 not 0755; "
+	[ "$(stat -c %a "$D$P/lib/libsqlvdi.so" 2>/dev/null)" = 755 ] || bad+="libsqlvdi.so not 0755; "
+	sq=$(readelf -d "$D$P/lib/libsqlvdi.so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	[ "$sq" = libsqlvdi.so ] || bad+="libsqlvdi.so soname '$sq'; "
 	for x in "${TOOLS[@]}"; do [ -x "$D$P/bin/$x" ] || bad+="$x not executable; "; done
 	soname=$(readelf -d "$D$P/lib/libvdi.so.1.0.0" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 	[ "$soname" = libvdi.so.1 ] || bad+="soname '$soname'; "
@@ -155,6 +161,26 @@ for P in "${PREFIXES[@]}"; do
 			ok "$t.sqlvdi"
 		else
 			nok "$t.sqlvdi"; diag "$(cat "$bl")"
+		fi
+	fi
+
+	# ---- a binary built for the SDK: -lsqlvdi only, every symbol bound at
+	# load (LD_BIND_NOW) from the staged libraries; without arguments it
+	# says how to use it (status 2)
+	if command -v g++ >/dev/null; then
+		if g++ -std=c++11 -Wall -Werror -o "$TMP/sdkc" -I"$ROOT/selftests/sdk" \
+			"$ROOT/selftests/sdk/sdk_client.cc" -L"$D$P/lib" \
+			-Wl,-rpath-link,"$D$P/lib" -lsqlvdi >"$bl" 2>&1; then
+			LD_BIND_NOW=1 LD_LIBRARY_PATH=$D$P/lib "$TMP/sdkc" >>"$bl" 2>&1
+			rc=$?
+			libs=$(LD_LIBRARY_PATH=$D$P/lib ldd "$TMP/sdkc" | awk '/libsqlvdi|libvdi/ { print $3 }' | sort | tr '\n' ' ')
+			if [ $rc = 2 ] && [ "$libs" = "$D$P/lib/libsqlvdi.so $D$P/lib/libvdi.so.1 " ]; then
+				ok "$t.libsqlvdi"
+			else
+				nok "$t.libsqlvdi" "status $rc, libraries: $libs"; diag "$(cat "$bl")"
+			fi
+		else
+			nok "$t.libsqlvdi" "does not link"; diag "$(cat "$bl")"
 		fi
 	fi
 

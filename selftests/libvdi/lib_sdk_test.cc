@@ -16,116 +16,17 @@
 #include "vdi.h"
 #include "vdierror.h"
 
-/* The byte stream: byte k of the backup. */
-static inline uint8_t stream_byte(uint64_t k)
-{
-	return lt_pat(0, (uint32_t)k, 0x5b);
-}
-
-/* ------------------------------------------------------------------ */
-/* the client, as an SDK user writes it                               */
-
 struct sdk_job {
 	const char *name;
 	bool restore;			/* else backup */
 	uint32_t file_size;		/* restore: bytes in the "file" */
 };
+static int sdk_client(struct lt_peer *self, void *arg);
 
-static int sdk_client(struct lt_peer *self, void *arg)
+/* The byte stream: byte k of the backup. */
+static inline uint8_t stream_byte(uint64_t k)
 {
-	const sdk_job *job = (const sdk_job *)arg;
-	ClientVirtualDeviceSet *vds = new ClientVirtualDeviceSet();
-	ClientVirtualDevice *vd = NULL;
-	std::vector<uint8_t> file;
-	VDConfig config;
-	VDC_Command *cmd;
-	char setName[LT_NAME_MAX];
-	size_t rpos = 0;
-	int hr, n = 0, flushes = 0, completes = 0, clears = 0;
-	struct lt_msg m;
-
-	snprintf(setName, sizeof(setName), "%s", job->name);
-	if (job->restore) {
-		file.resize(job->file_size);
-		for (size_t k = 0; k < file.size(); k++)
-			file[k] = stream_byte(k);
-	}
-	memset(&config, 0, sizeof(config));
-	config.deviceCount = 1;
-	config.features = VDF_RequestComplete;
-	hr = vds->Create(setName, &config);
-	CKEQ(NOERROR, hr);
-	lt_msg_init(&m, 1);
-	CK(lt_send(self, &m) == 0);
-
-	hr = vds->GetConfiguration(10000, &config);
-	CKEQ(NOERROR, hr);
-	CK(config.features & (job->restore ? VDF_ReadMedia : VDF_WriteMedia));
-	CK(config.features & VDF_CompleteEnabled);
-	hr = vds->OpenDevice(setName, &vd);
-	CKEQ(NOERROR, hr);
-	CK(vd != NULL);
-
-	while ((hr = vd->GetCommand(INFINITE, &cmd)) == NOERROR) {
-		int completionCode = ERROR_SUCCESS;
-		unsigned long bytesTransferred = 0;
-
-		switch (cmd->commandCode) {
-		case VDC_Write:
-			file.insert(file.end(), cmd->buffer,
-				    cmd->buffer + cmd->size);
-			bytesTransferred = (unsigned long)cmd->size;
-			break;
-		case VDC_Read:
-			bytesTransferred = (unsigned long)cmd->size;
-			if (bytesTransferred > file.size() - rpos) {
-				bytesTransferred = file.size() - rpos;
-				completionCode = ERROR_HANDLE_EOF;
-			}
-			memcpy(cmd->buffer, file.data() + rpos,
-			       bytesTransferred);
-			rpos += bytesTransferred;
-			break;
-		case VDC_Flush:
-			flushes++;
-			break;
-		case VDC_ClearError:
-			clears++;
-			break;
-		case VDC_Complete:
-			completes++;
-			break;
-		default:
-			completionCode = ERROR_NOT_SUPPORTED;
-			break;
-		}
-		hr = vd->CompleteCommand(cmd, completionCode, bytesTransferred,
-					 0);
-		CKEQ(NOERROR, hr);
-		n++;
-	}
-	CKEQ(VD_E_CLOSE, hr);
-	vds->RegisterDeviceClosed();
-	hr = vds->Close();
-	CKEQ(NOERROR, hr);
-	delete vds;
-
-	/* What the client saw. */
-	lt_msg_init(&m, 2);
-	m.a[0] = n;
-	m.a[1] = flushes;
-	m.a[2] = completes;
-	m.a[3] = clears;
-	m.q[0] = (int64_t)file.size();
-	m.q[1] = -1;
-	for (size_t k = 0; k < file.size(); k++)
-		if (file[k] != stream_byte(k)) {
-			m.q[1] = (int64_t)k;	/* first wrong byte */
-			break;
-		}
-	m.q[2] = (int64_t)rpos;
-	CK(lt_send(self, &m) == 0);
-	return 0;
+	return lt_pat(0, (uint32_t)k, 0x5b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -391,6 +292,120 @@ TEST(sdk_client_restore)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * From here on, only what an SDK client has: the SDK defines neither
+ * NOERROR nor INFINITE (libvdi.h, for the C server above, does), so the
+ * client defines what it needs itself.
+ */
+#undef NOERROR
+#undef INFINITE
+#pragma GCC poison NOERROR INFINITE
+
+static const int sdk_ok = 0;
+static const time_t sdk_forever = -1;	/* any negative timeout */
+
+/* ------------------------------------------------------------------ */
+/* the client, as an SDK user writes it                               */
+
+
+static int sdk_client(struct lt_peer *self, void *arg)
+{
+	const sdk_job *job = (const sdk_job *)arg;
+	ClientVirtualDeviceSet *vds = new ClientVirtualDeviceSet();
+	ClientVirtualDevice *vd = NULL;
+	std::vector<uint8_t> file;
+	VDConfig config;
+	VDC_Command *cmd;
+	char setName[LT_NAME_MAX];
+	size_t rpos = 0;
+	int hr, n = 0, flushes = 0, completes = 0, clears = 0;
+	struct lt_msg m;
+
+	snprintf(setName, sizeof(setName), "%s", job->name);
+	if (job->restore) {
+		file.resize(job->file_size);
+		for (size_t k = 0; k < file.size(); k++)
+			file[k] = stream_byte(k);
+	}
+	memset(&config, 0, sizeof(config));
+	config.deviceCount = 1;
+	config.features = VDF_RequestComplete;
+	hr = vds->Create(setName, &config);
+	CKEQ(sdk_ok, hr);
+	lt_msg_init(&m, 1);
+	CK(lt_send(self, &m) == 0);
+
+	hr = vds->GetConfiguration(10000, &config);
+	CKEQ(sdk_ok, hr);
+	CK(config.features & (job->restore ? VDF_ReadMedia : VDF_WriteMedia));
+	CK(config.features & VDF_CompleteEnabled);
+	hr = vds->OpenDevice(setName, &vd);
+	CKEQ(sdk_ok, hr);
+	CK(vd != NULL);
+
+	while ((hr = vd->GetCommand(sdk_forever, &cmd)) == sdk_ok) {
+		int completionCode = ERROR_SUCCESS;
+		unsigned long bytesTransferred = 0;
+
+		switch (cmd->commandCode) {
+		case VDC_Write:
+			file.insert(file.end(), cmd->buffer,
+				    cmd->buffer + cmd->size);
+			bytesTransferred = (unsigned long)cmd->size;
+			break;
+		case VDC_Read:
+			bytesTransferred = (unsigned long)cmd->size;
+			if (bytesTransferred > file.size() - rpos) {
+				bytesTransferred = file.size() - rpos;
+				completionCode = ERROR_HANDLE_EOF;
+			}
+			memcpy(cmd->buffer, file.data() + rpos,
+			       bytesTransferred);
+			rpos += bytesTransferred;
+			break;
+		case VDC_Flush:
+			flushes++;
+			break;
+		case VDC_ClearError:
+			clears++;
+			break;
+		case VDC_Complete:
+			completes++;
+			break;
+		default:
+			completionCode = ERROR_NOT_SUPPORTED;
+			break;
+		}
+		hr = vd->CompleteCommand(cmd, completionCode, bytesTransferred,
+					 0);
+		CKEQ(sdk_ok, hr);
+		n++;
+	}
+	CKEQ(VD_E_CLOSE, hr);
+	vds->RegisterDeviceClosed();
+	hr = vds->Close();
+	CKEQ(sdk_ok, hr);
+	delete vds;
+
+	/* What the client saw. */
+	lt_msg_init(&m, 2);
+	m.a[0] = n;
+	m.a[1] = flushes;
+	m.a[2] = completes;
+	m.a[3] = clears;
+	m.q[0] = (int64_t)file.size();
+	m.q[1] = -1;
+	for (size_t k = 0; k < file.size(); k++)
+		if (file[k] != stream_byte(k)) {
+			m.q[1] = (int64_t)k;	/* first wrong byte */
+			break;
+		}
+	m.q[2] = (int64_t)rpos;
+	CK(lt_send(self, &m) == 0);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* the SDK classes' own codes                                         */
 
 TEST(sdk_method_codes)
@@ -418,44 +433,155 @@ TEST(sdk_method_codes)
 
 	memset(&config, 0, sizeof(config));
 	config.deviceCount = 1;
-	ASSERT_VD(NOERROR, vds->Create(name, &config));
+	ASSERT_VD(sdk_ok, vds->Create(name, &config));
 	EXPECT_VD(VD_E_PROTOCOL, vds->Create(name, &config));
 	EXPECT_VD(VD_E_TIMEOUT, vds->GetConfiguration(0, &config));
 	EXPECT_VD(VD_E_PROTOCOL, sec->OpenInSecondary(name));
-	ASSERT_VD(NOERROR, lt_rs_ready(&rs, 0));
-	ASSERT_VD(NOERROR, vds->GetConfiguration(1000, &config));
+	ASSERT_VD(sdk_ok, lt_rs_ready(&rs, 0));
+	ASSERT_VD(sdk_ok, vds->GetConfiguration(1000, &config));
 	EXPECT_EQ(65536U, config.maxTransferSize);
-	ASSERT_VD(NOERROR, vds->OpenDevice(name, &vd));
+	ASSERT_VD(sdk_ok, vds->OpenDevice(name, &vd));
 	ASSERT_TRUE(vd != NULL);
 	EXPECT_VD(VD_E_OPEN, vds->OpenDevice(bogus, &vx));
 	EXPECT_TRUE(vx == NULL);
-	EXPECT_VD(NOERROR, sec->OpenInSecondary(name));
-	ASSERT_VD(NOERROR, lt_rs_call(&rs, RS_OPEN_DEV, -1, 0, 0, 0, 0, NULL));
-	ASSERT_VD(NOERROR, lt_rs_call(&rs, RS_AGENT, 0, 0, 0, 0, 0, NULL));
+	EXPECT_VD(sdk_ok, sec->OpenInSecondary(name));
+	ASSERT_VD(sdk_ok, lt_rs_call(&rs, RS_OPEN_DEV, -1, 0, 0, 0, 0, NULL));
+	ASSERT_VD(sdk_ok, lt_rs_call(&rs, RS_AGENT, 0, 0, 0, 0, 0, NULL));
 
 	EXPECT_VD(VD_E_TIMEOUT, vd->GetCommand(0, &cmd));
-	ASSERT_VD(NOERROR, lt_rs_call(&rs, RS_SEND, 0, VDC_Write, 1000, 9, 0,
+	ASSERT_VD(sdk_ok, lt_rs_call(&rs, RS_SEND, 0, VDC_Write, 1000, 9, 0,
 				      NULL));
-	ASSERT_VD(NOERROR, vd->GetCommand(1000, &cmd));
+	ASSERT_VD(sdk_ok, vd->GetCommand(1000, &cmd));
 	ASSERT_TRUE(cmd != NULL);
 	/* Handles, in the primary and through the secondary object. */
-	ASSERT_VD(NOERROR, vds->GetBufferHandle(cmd->buffer, &h));
-	ASSERT_VD(NOERROR, sec->MapBufferHandle((int)h, &p));
+	ASSERT_VD(sdk_ok, vds->GetBufferHandle(cmd->buffer, &h));
+	ASSERT_VD(sdk_ok, sec->MapBufferHandle((int)h, &p));
 	EXPECT_TRUE(lt_check(p, 1000, 0, 9));
 	EXPECT_VD(VD_E_INVALID, vds->MapBufferHandle(-1, &p));
 	EXPECT_VD(VD_E_INVALID, sec->MapBufferHandle((int)config.bufferAreaSize,
 						     &p));
 	EXPECT_VD(VD_E_INVALID, vds->GetBufferHandle((uint8_t *)bogus, &h));
 	EXPECT_VD(VD_E_INVALID, vd->CompleteCommand(cmd, 0, 1001, 0));
-	EXPECT_VD(NOERROR, vd->CompleteCommand(cmd, 0, 1000, 0));
+	EXPECT_VD(sdk_ok, vd->CompleteCommand(cmd, 0, 1000, 0));
 	EXPECT_VD(VD_E_INVALID, vd->CompleteCommand(cmd, 0, 1000, 0));
-	EXPECT_VD(NOERROR, sec->Close());
+	EXPECT_VD(sdk_ok, sec->Close());
 	/* Close with the device open: VD_E_OPEN, the set aborted. */
 	vds->RegisterDeviceClosed();	/* accepted, changes nothing */
 	EXPECT_VD(VD_E_OPEN, vds->Close());
 	EXPECT_VD(VD_E_PROTOCOL, vds->Close());
 	delete sec;
 	delete vds;
+	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
+}
+
+/* ------------------------------------------------------------------ */
+/* copies, assignment, and who deletes the device objects              */
+
+/*
+ * The objects may be copied as in the SDK: all copies are the same set, and
+ * the first destructor ends it; the other copies then get VD_E_PROTOCOL and
+ * their destructors do nothing (no double free).
+ */
+TEST(sdk_copies_are_safe)
+{
+	char name[LT_NAME_MAX];
+	ClientVirtualDeviceSet *a = new ClientVirtualDeviceSet();
+	ClientVirtualDeviceSet b(*a);
+	ClientVirtualDeviceSet c, d;
+	VDConfig config;
+
+	lt_name(name, "sdkcp");
+	memset(&config, 0, sizeof(config));
+	config.deviceCount = 1;
+	ASSERT_VD(sdk_ok, b.Create(name, &config));
+	/* The same set through the original. */
+	EXPECT_VD(VD_E_PROTOCOL, a->Create(name, &config));
+	EXPECT_VD(VD_E_TIMEOUT, a->GetConfiguration(0, &config));
+	c = *a;		/* c's own (empty) set is lost, as with the SDK */
+	EXPECT_VD(VD_E_TIMEOUT, c.GetConfiguration(0, &config));
+	delete a;
+	EXPECT_VD(VD_E_PROTOCOL, b.GetConfiguration(0, &config));
+	EXPECT_VD(VD_E_PROTOCOL, b.Close());
+	EXPECT_VD(VD_E_PROTOCOL, c.SignalAbort());
+	EXPECT_VD(VD_E_PROTOCOL, c.Create(name, &config));
+	/* a's destructor closed the set: the name is free again. */
+	ASSERT_VD(sdk_ok, d.Create(name, &config));
+	EXPECT_VD(sdk_ok, d.Close());
+	/* A device object nobody opened: its calls fail cleanly. */
+	ClientVirtualDevice own;
+	VDC_Command *cmd = (VDC_Command *)&config;
+	EXPECT_VD(VD_E_PROTOCOL, own.GetCommand(0, &cmd));
+	EXPECT_TRUE(cmd == NULL);
+	EXPECT_VD(VD_E_PROTOCOL, own.CompleteCommand(NULL, 0, 0, 0));
+}
+
+/* Create @name on @vds, a remote server configures it, open the device. */
+static int sdk_round(struct lt_peer *rs, ClientVirtualDeviceSet *vds,
+		     char *name, ClientVirtualDevice **vd)
+{
+	VDConfig config;
+	int r;
+
+	memset(&config, 0, sizeof(config));
+	config.deviceCount = 1;
+	*vd = NULL;
+	if (lt_spawn(rs, lt_rs_main, name))
+		return -1;
+	r = vds->Create(name, &config);
+	if (!r)
+		r = lt_rs_ready(rs, 0);
+	if (!r)
+		r = vds->GetConfiguration(5000, &config);
+	if (!r)
+		r = vds->OpenDevice(name, vd);
+	return r;
+}
+
+/*
+ * One set object through three Creates: the device deleted before Close,
+ * after Close, and never (the set's destructor deletes it, as the SDK's
+ * sample expects); copies of device objects go stale with their device.
+ */
+TEST(sdk_device_ownership)
+{
+	char n1[LT_NAME_MAX], n2[LT_NAME_MAX], n3[LT_NAME_MAX];
+	ClientVirtualDeviceSet *vds = new ClientVirtualDeviceSet();
+	ClientVirtualDevice *vd = NULL;
+	VDC_Command *cmd;
+	struct lt_peer rs;
+
+	lt_name(n1, "sdko");
+	lt_name(n2, "sdko");
+	lt_name(n3, "sdko");
+
+	/* 1: delete the device, then Close. */
+	ASSERT_VD(sdk_ok, sdk_round(&rs, vds, n1, &vd));
+	ASSERT_TRUE(vd != NULL);
+	{
+		ClientVirtualDevice copy(*vd);
+
+		EXPECT_VD(VD_E_TIMEOUT, copy.GetCommand(0, &cmd));
+		delete vd;
+		EXPECT_VD(VD_E_PROTOCOL, copy.GetCommand(0, &cmd));
+	}
+	/* Its device was not finished: Close aborts the set. */
+	EXPECT_VD(VD_E_OPEN, vds->Close());
+	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
+
+	/* 2: Create again on the same object; Close, then delete. */
+	ASSERT_VD(sdk_ok, sdk_round(&rs, vds, n2, &vd));
+	EXPECT_VD(VD_E_TIMEOUT, vd->GetCommand(0, &cmd));
+	EXPECT_VD(VD_E_OPEN, vds->Close());
+	EXPECT_VD(VD_E_ABORT, vd->GetCommand(0, &cmd));
+	delete vd;
+	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
+
+	/* 3: never delete the device; the set's destructor does. */
+	ASSERT_VD(sdk_ok, sdk_round(&rs, vds, n3, &vd));
+	ClientVirtualDevice copy3(*vd);
+	EXPECT_VD(VD_E_TIMEOUT, copy3.GetCommand(0, &cmd));
+	delete vds;
+	EXPECT_VD(VD_E_PROTOCOL, copy3.GetCommand(0, &cmd));
 	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
 }
 
