@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,6 +349,139 @@ void progress_done(struct progress *p)
 }
 
 /* ------------------------------------------------------------ signals */
+/* ------------------------------------------------------------ output files */
+/* "[WHO: ]PATH: WHAT" */
+static void say_out(const char *who, const char *path, const char *what)
+{
+	msg("%s%s%s: %s", who ? who : "", who ? ": " : "", path, what);
+}
+
+/* A FIFO opens for writing only once it has a reader (ENXIO till then):
+ * wait for one, but not forever. */
+static int open_fifo(const char *path, unsigned int timeout_s,
+		     const char *who)
+{
+	double deadline = now_s() + timeout_s;
+	bool said = false;
+	char why[64];
+	int fd, fl;
+
+	for (;;) {
+		fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0)
+			break;
+		if (errno != ENXIO) {
+			say_out(who, path, strerror(errno));
+			return -1;
+		}
+		if (interrupted())
+			return -1;
+		if (now_s() >= deadline) {
+			snprintf(why, sizeof(why), "no reader opened the FIFO "
+				 "within %u s", timeout_s);
+			say_out(who, path, why);
+			return -1;
+		}
+		if (!said)
+			verbose("waiting for a reader of the FIFO %s", path);
+		said = true;
+		nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
+	}
+	/* the writes block as for any pipe */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		say_out(who, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A socket's node cannot be opened: connect to it, as a stream. */
+static int open_socket(const char *path, const char *who)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		say_out(who, path, "the path is too long for a socket");
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return fd;
+	say_out(who, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int out_open(struct out_file *o, const char *path, int flags,
+	     unsigned int timeout_s, const char *who)
+{
+	struct stat st;
+
+	*o = (struct out_file){ .path = path, .fd = -1 };
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* in place: a device, a FIFO, a socket (a directory fails) */
+		if (S_ISFIFO(st.st_mode))
+			o->fd = open_fifo(path, timeout_s, who);
+		else if (S_ISSOCK(st.st_mode))
+			o->fd = open_socket(path, who);
+		else if ((o->fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+			say_out(who, path, strerror(errno));
+		o->unsyncable = !S_ISBLK(st.st_mode);
+		return o->fd < 0 ? -1 : 0;
+	}
+	if (asprintf(&o->partial, "%s.partial", path) < 0) {
+		o->partial = NULL;
+		msg("no memory");
+		return -1;
+	}
+	o->fd = open(o->partial, flags | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0) {
+		say_out(who, o->partial, strerror(errno));
+		free(o->partial);
+		o->partial = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+const char *out_name(const struct out_file *o)
+{
+	return o->partial ? o->partial : o->path;
+}
+
+int out_sync(struct out_file *o)
+{
+	if (o->unsyncable)	/* a FIFO, a socket, /dev/null: EINVAL */
+		return 0;
+	return fsync(o->fd) < 0 ? errno : 0;
+}
+
+int out_commit(struct out_file *o)
+{
+	if (!o->partial)
+		return 0;
+	if (rename(o->partial, o->path) < 0)
+		return errno;
+	sync_dir(o->path);
+	free(o->partial);
+	o->partial = NULL;
+	return 0;
+}
+
+bool out_drop(struct out_file *o, bool keep)
+{
+	if (!o->partial)
+		return false;
+	if (!keep)
+		unlink(o->partial);
+	return true;
+}
+
 static void (*sig_handler)(int);
 static volatile sig_atomic_t sig_caught;
 

@@ -132,4 +132,39 @@ void grow_pipe(int fd);
 /* fsync() the directory holding @path (after renaming a file into it). */
 void sync_dir(const char *path);
 
+/*
+ * ---- output files ----
+ * Where a stream is written.  A regular file, or a name not yet taken, is
+ * written as PATH.partial and renamed to PATH by out_commit() once the
+ * stream is complete, so that PATH never holds half a stream.  Anything
+ * else that exists - a character or block device such as /dev/null, a
+ * FIFO, a socket - is written in place: renaming over it would replace the
+ * node with a regular file (as root, /dev/null itself).
+ */
+struct out_file {
+	const char *path;
+	char *partial;		/* PATH.partial while written, or NULL */
+	int fd;
+	bool unsyncable;	/* in place on what fsync() cannot sync */
+};
+/*
+ * Open @path for writing.  @flags: O_WRONLY, or O_RDWR to read a .partial
+ * back (in place is always O_WRONLY).  A FIFO is waited for until it has a
+ * reader, up to @timeout_s seconds or a signal; a socket is connected to.
+ * 0, or -1 after a message beginning with @who (e.g. "device 'x'"; NULL:
+ * none).
+ */
+int out_open(struct out_file *o, const char *path, int flags,
+	     unsigned int timeout_s, const char *who);
+/* The name being written, for messages: PATH.partial, or PATH in place. */
+const char *out_name(const struct out_file *o);
+/* Make what was written durable (fsync; nothing for a FIFO or /dev/null).
+ * 0 or an errno. */
+int out_sync(struct out_file *o);
+/* The stream is complete and synced: rename PATH.partial to PATH and sync
+ * the directory; nothing in place.  0 or an errno. */
+int out_commit(struct out_file *o);
+/* It failed: remove PATH.partial, unless @keep.  True if there was one. */
+bool out_drop(struct out_file *o, bool keep);
+
 #endif /* VDI_TOOLS_COMMON_H */

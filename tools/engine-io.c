@@ -3,8 +3,8 @@
  * vdi-engine's data: where the logical stream L comes from at a backup (a
  * file, stdin, generated test data, or tar -c of a directory) and where it
  * goes at a restore (FILE.partial renamed to FILE once complete and checked,
- * stdout, or tar -x into a directory).  Its length and checksum are counted
- * here, on the way in or out.
+ * a device or FIFO written in place, stdout, or tar -x into a directory).
+ * Its length and checksum are counted here, on the way in or out.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -134,20 +134,11 @@ int open_output(void)
 		grow_pipe(io.fd);
 		return 0;
 	}
-	/* FILE.partial until the restore is complete and checked */
-	if (asprintf(&io.partial, "%s.partial", opt.file) < 0) {
-		io.partial = NULL;
-		msg("no memory");
+	/* FILE.partial until the restore is complete and checked; a device
+	 * or FIFO in place */
+	if (out_open(&io.out, opt.file, O_WRONLY, opt.timeout_s, NULL) < 0)
 		return -1;
-	}
-	io.fd = open(io.partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		     0644);
-	if (io.fd < 0) {
-		msg("%s: %s", io.partial, strerror(errno));
-		free(io.partial);
-		io.partial = NULL;
-		return -1;
-	}
+	io.fd = io.out.fd;
 	return 0;
 }
 
@@ -160,10 +151,11 @@ int write_output(const uint8_t *p, size_t len)
 	err = write_all(io.fd, p, len);
 	if (err) {
 		if (err == EPIPE)
-			msg("writing the data: %s has gone away",
-			    opt.dir ? "tar -x" : "the reader of stdout");
+			msg("writing the data: the reader of %s has gone away",
+			    opt.dir ? "tar -x" : io.out.path ? io.out.path :
+			    "stdout");
 		else
-			msg("writing %s: %s", io.partial ? io.partial :
+			msg("writing %s: %s", io.out.path ? out_name(&io.out) :
 			    opt.dir ? "to tar -x" : "stdout", strerror(err));
 		return -1;
 	}
@@ -176,10 +168,10 @@ int write_output(const uint8_t *p, size_t len)
 /* All data written: make it durable (file) or let tar finish. */
 int finish_output(void)
 {
-	int ret = 0;
+	int ret = 0, err;
 
-	if (io.partial && fsync(io.fd) < 0) {
-		msg("%s: fsync: %s", io.partial, strerror(errno));
+	if (io.out.path && (err = out_sync(&io.out))) {
+		msg("%s: fsync: %s", out_name(&io.out), strerror(err));
 		ret = -1;
 	}
 	if (io.fd > STDERR_FILENO || io.tar) {
@@ -199,26 +191,24 @@ int finish_output(void)
 
 void cleanup_io(bool failed)
 {
+	int err;
+
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)
 			;
 		io.tar = 0;
 	}
-	if (!io.partial)
+	if (!io.out.partial)
 		return;
-	if (!failed) {
-		if (rename(io.partial, opt.file) < 0) {
-			msg("renaming %s: %s", io.partial, strerror(errno));
-			failed = true;
-		} else {
-			sync_dir(opt.file);
-		}
+	if (!failed && (err = out_commit(&io.out))) {
+		msg("renaming %s: %s", io.out.partial, strerror(err));
+		failed = true;
 	}
 	if (failed) {
 		if (opt.keep_partial)
-			msg("%s is INCOMPLETE: the restore failed", io.partial);
-		else
-			unlink(io.partial);
+			msg("%s is INCOMPLETE: the restore failed",
+			    io.out.partial);
+		out_drop(&io.out, opt.keep_partial);
 	}
 }

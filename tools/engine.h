@@ -158,7 +158,8 @@ bool inject_fired(void);
 struct engine_io {
 	int fd;
 	pid_t tar;		/* -C: the tar child, else 0 */
-	char *partial;		/* -o FILE: FILE.partial until done */
+	struct out_file out;	/* restore -o FILE: FILE.partial until done,
+				 * or a device or FIFO in place */
 	uint64_t size;		/* backup: the input's size if known, else 0 */
 	uint64_t n;		/* bytes of L read or written so far */
 	struct mx64 sum;	/* over those bytes */

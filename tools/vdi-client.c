@@ -59,7 +59,8 @@ struct device {
 	int fd;
 	bool stdio;		/* stdin / stdout: no file to rename */
 	char *path;		/* the device's file */
-	char *partial;		/* backup: path.partial until the end */
+	struct out_file out;	/* backup: path.partial until the end, or a
+				 * device or FIFO written in place */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -140,13 +141,16 @@ static void usage(FILE *f)
 "      --mode MODE        who may open the set: rw bits in octal (0600)\n"
 "      --group GROUP      the set's group (name or number), for --mode 0660\n"
 "  -t, --timeout SEC      wait up to SEC s for the engine (60)\n"
-"      --server-timeout MS  VDConfig.serverTimeOut: the engine aborts when\n"
-"                         nothing completes for 2 x MS (0: never, default)\n"
+"      --server-timeout MS  VDConfig.serverTimeOut, a watchdog on this client:\n"
+"                         the VDI module aborts the set when the engine has\n"
+"                         commands in flight and none completes for 2 x MS\n"
+"                         (0: never, default)\n"
 "      --keep-partial     on failure keep the incomplete .partial files\n"
 "  -v, --verbose          say what is happening\n"
 "  -h, --help\n"
 "Backup files are written as <file>.partial and renamed when the engine ends\n"
-"the backup normally.  At the end each device's mx64 checksum is printed on\n"
+"the backup normally; a device or FIFO (/dev/null, mkfifo) is written in\n"
+"place.  At the end each device's mx64 checksum is printed on\n"
 "stderr: 'checksum <hex> <bytes> bytes device <name>'.\n");
 }
 
@@ -305,6 +309,7 @@ static int open_tape(struct device *d)
 
 static int open_files(void)
 {
+	char who[160];
 	unsigned int i;
 
 	for (i = 0; i < opt.ndev; i++) {
@@ -336,22 +341,12 @@ static int open_files(void)
 				return -1;
 			continue;
 		}
-		if (asprintf(&d->partial, "%s.partial", d->path) < 0) {
-			d->partial = NULL;
-			msg("no memory");
-			return -1;
-		}
 		/* O_RDWR: a stream written out of order is read back for
 		 * its checksum */
-		d->fd = open(d->partial, O_RDWR | O_CREAT | O_TRUNC |
-			     O_CLOEXEC, 0644);
-		if (d->fd < 0) {
-			msg("device '%s': %s: %s", d->name, d->partial,
-			    strerror(errno));
-			free(d->partial);
-			d->partial = NULL;
+		snprintf(who, sizeof(who), "device '%s'", d->name);
+		if (out_open(&d->out, d->path, O_RDWR, opt.timeout_s, who) < 0)
 			return -1;
-		}
+		d->fd = d->out.fd;
 	}
 	return 0;
 }
@@ -374,7 +369,7 @@ static const char *file_of(const struct device *d)
 {
 	if (d->stdio)
 		return opt.op == BACKUP ? "stdout" : "stdin";
-	return d->partial ? d->partial : d->path;
+	return d->out.path ? out_name(&d->out) : d->path;
 }
 
 /* Keep the checksum going while the device's stream is sequential. */
@@ -915,28 +910,28 @@ static void print_checksums(void)
 static int commit_files(void)
 {
 	unsigned int i;
-	int ret = 0;
+	int ret = 0, err;
 
 	for (i = 0; i < opt.ndev; i++) {
 		struct device *d = &devs[i];
 
-		if (!d->partial)
+		if (!d->out.path)	/* stdout */
 			continue;
 		/* a tape's marks go after its data, before it is durable */
-		if (opt.tape && (errno = tape_save(&d->tape, d->fd))) {
-			msg("%s: writing the mark index: %s", d->partial,
-			    strerror(errno));
+		err = opt.tape ? tape_save(&d->tape, d->fd) : 0;
+		if (err) {
+			msg("%s: writing the tape's mark index: %s",
+			    out_name(&d->out), strerror(err));
 			ret = -1;
 			continue;
 		}
-		if (fsync(d->fd) < 0 || rename(d->partial, d->path) < 0) {
-			msg("%s: %s", d->partial, strerror(errno));
+		err = out_sync(&d->out);
+		if (!err)
+			err = out_commit(&d->out);
+		if (err) {
+			msg("%s: %s", out_name(&d->out), strerror(err));
 			ret = -1;
-			continue;
 		}
-		sync_dir(d->path);
-		free(d->partial);
-		d->partial = NULL;
 	}
 	return ret;
 }
@@ -948,16 +943,16 @@ static void drop_partials(void)
 	for (i = 0; i < opt.ndev; i++) {
 		struct device *d = &devs[i];
 
-		if (d->stdio && opt.op == BACKUP && d->pos)
-			msg("the data written to stdout is INCOMPLETE");
-		if (!d->partial)
+		if (opt.op == BACKUP && d->pos && !d->out.partial)
+			msg("the data written to %s is INCOMPLETE",
+			    d->stdio ? "stdout" : d->out.path);
+		if (!d->out.partial)
 			continue;
-		if (opt.keep_partial) {
-			msg("kept %s: it is INCOMPLETE", d->partial);
-		} else {
-			unlink(d->partial);
-			verbose("removed the incomplete %s", d->partial);
-		}
+		if (opt.keep_partial)
+			msg("kept %s: it is INCOMPLETE", d->out.partial);
+		else
+			verbose("removed the incomplete %s", d->out.partial);
+		out_drop(&d->out, opt.keep_partial);
 	}
 }
 

@@ -190,6 +190,38 @@ access() {
 	show e.err
 }
 
+# --server-timeout is the module's watchdog: a client that stops completing
+# commands (SIGSTOP) has its set aborted after 2 x MS; the engine ends
+server_timeout() {
+	vdi-client --help > help.out
+	expect_msg help.out "VDI module aborts the set" || return 1
+	if grep -qi "the engine aborts" help.out; then
+		say "--help says the engine aborts on --server-timeout"
+		return 1
+	fi
+	vdi-client backup -t 20 --server-timeout 300 st 2> c.err &
+	cpid=$!
+	vdi-engine backup -t 20 --generate 4G st 2> e.err &
+	epid=$!
+	size_at_least st.vdi.partial 1048576 20 ||
+		{ say "the backup did not get going"; kill -9 $cpid $epid; return 1; }
+	kill -STOP $cpid
+	t0=$(date +%s)
+	exited $epid 10 || { say "the engine did not end"; kill -9 $cpid $epid; return 1; }
+	wait $epid
+	erc=$?
+	t1=$(date +%s)
+	kill -CONT $cpid
+	exited $cpid 5 || { say "the client did not end"; kill -9 $cpid; return 1; }
+	wait $cpid
+	crc=$?
+	expect_fail $erc "engine" && expect_fail $crc "client" || return 1
+	expect_msg e.err "aborted" && expect_msg c.err "abort" || return 1
+	say "the engine ended $((t1 - t0)) s after the client stopped"
+	[ ! -e st.vdi ] && [ ! -e st.vdi.partial ] || { say "files left behind"; return 1; }
+	show e.err; show c.err
+}
+
 t "bad options: exit status 2 and a message" bad_options
 t "engine gives up waiting for the set" engine_timeout
 t "client gives up waiting for the engine" client_timeout
@@ -201,4 +233,5 @@ t "engine interrupted mid-backup (SIGTERM)" engine_sigterm
 t "client's disk full: both fail, engine aborts" disk_full
 t "restore of a truncated device fails clearly" truncated
 t "engine as another user: denied, then allowed by --mode" access
+t "--server-timeout: the module's watchdog aborts a stalled client" server_timeout
 finish

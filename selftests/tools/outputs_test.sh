@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: GPL-2.0
+# vdi tools: outputs that are not regular files - a character device such
+# as /dev/null, a FIFO - are written in place.  A regular file is written
+# as FILE.partial and renamed at the end; renaming over a device node would
+# replace the node (as root: /dev/null becomes a regular file).
+# (lib.sh comes first; see there.)
+
+# If a broken tool replaced /dev/null, put the device back for what follows.
+devnull_intact() {
+	[ -c /dev/null ] && [ ! -e /dev/null.partial ] && return 0
+	say "/dev/null is no longer a character device (or /dev/null.partial exists):"
+	ls -l /dev/null /dev/null.partial 2>&1 | sed 's/^/#   /'
+	rm -f /dev/null /dev/null.partial
+	mknod -m 666 /dev/null c 1 3
+	return 1
+}
+
+# vdi-client backup -o /dev/null: the backup succeeds, /dev/null stays
+client_devnull() {
+	run_to "$TO" vdi-client backup -t 20 -o /dev/null cdn 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 2M cdn 2> eb.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	devnull_intact || return 1
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	expect_rc 0 $crc "client backup" || { show cb.err; return 1; }
+	# header + 2 MiB + trailer went through, checksummed on the way
+	expect_msg cb.err '^checksum [0-9a-f]+ 2228224 bytes device cdn$'
+}
+
+# vdi-engine restore -o /dev/null: likewise
+engine_devnull() {
+	run_to "$TO" vdi-client backup -t 20 edn 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 1M edn 2> eb.err
+	erc=$?
+	wait $cpid
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	run_to "$TO" vdi-client restore -t 20 edn 2> cr.err &
+	cpid=$!
+	run_to "$TO" vdi-engine restore -t 20 -o /dev/null edn 2> er.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	devnull_intact || return 1
+	expect_rc 0 $erc "engine restore" || { show er.err; show cr.err; return 1; }
+	expect_rc 0 $crc "client restore" || { show cr.err; return 1; }
+	[ "$(checksum_of eb.err)" = "$(checksum_of er.err)" ] ||
+		{ say "checksums differ"; show eb.err; show er.err; return 1; }
+}
+
+# the client's -d DIR, where DIR/<device>.vdi is a FIFO: a reader gets the
+# device's stream, which restores byte for byte
+client_fifo() {
+	mkfifo cf.vdi
+	run_to "$TO" cat cf.vdi > stream 2> cat.err &
+	rpid=$!
+	run_to "$TO" vdi-client backup -t 20 -d . cf 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 1M cf 2> eb.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	wait $rpid
+	rrc=$?
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	expect_rc 0 $crc "client backup" || { show cb.err; return 1; }
+	[ -p cf.vdi ] || { say "cf.vdi is no longer a FIFO"; ls -l; return 1; }
+	[ ! -e cf.vdi.partial ] || { say "cf.vdi.partial left behind"; return 1; }
+	expect_rc 0 $rrc "the FIFO's reader" || { show cat.err; return 1; }
+	run_to "$TO" vdi-client restore -t 20 -i stream cf 2> cr.err &
+	cpid=$!
+	run_to "$TO" vdi-engine restore -t 20 cf 2> er.err |
+		vdi-gen --check 1M > check.out 2>&1
+	wait $cpid
+	crc=$?
+	expect_rc 0 $crc "client restore" || { show cr.err; show er.err; return 1; }
+	expect_msg check.out '^identical'
+}
+
+# vdi-engine restore -o FIFO: the reader gets the data
+engine_fifo() {
+	run_to "$TO" vdi-client backup -t 20 ef 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 3M ef 2> eb.err
+	erc=$?
+	wait $cpid
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	mkfifo out
+	run_to "$TO" vdi-gen --check 3M < out > check.out 2>&1 &
+	rpid=$!
+	run_to "$TO" vdi-client restore -t 20 ef 2> cr.err &
+	cpid=$!
+	run_to "$TO" vdi-engine restore -t 20 -o out ef 2> er.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	wait $rpid
+	expect_rc 0 $erc "engine restore" || { show er.err; show cr.err; return 1; }
+	expect_rc 0 $crc "client restore" || { show cr.err; return 1; }
+	[ -p out ] || { say "out is no longer a FIFO"; ls -l; return 1; }
+	[ ! -e out.partial ] || { say "out.partial left behind"; return 1; }
+	expect_msg check.out '^identical'
+}
+
+# a regular file is still written as FILE.partial and renamed: while the
+# backup runs only the .partial exists
+client_regular() {
+	mkfifo src
+	run_to "$TO" vdi-client backup -t 20 -o reg.bin rg 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 -i src rg 2> eb.err &
+	epid=$!
+	(vdi-gen 1M 2> /dev/null; sleep 1) > src &
+	size_at_least reg.bin.partial 1 20 || { say "no reg.bin.partial"; show cb.err; return 1; }
+	[ ! -e reg.bin ] || { say "reg.bin exists before the end"; return 1; }
+	wait $epid
+	erc=$?
+	wait $cpid
+	crc=$?
+	expect_rc 0 $erc "engine backup" || { show eb.err; return 1; }
+	expect_rc 0 $crc "client backup" || { show cb.err; return 1; }
+	[ -f reg.bin ] && [ ! -e reg.bin.partial ] || { say "reg.bin not renamed"; ls -l; return 1; }
+}
+
+t "client backup -o /dev/null: written in place, node kept" client_devnull
+t "engine restore -o /dev/null: written in place, node kept" engine_devnull
+t "client backup -d DIR with DIR/<device>.vdi a FIFO: the reader gets it" client_fifo
+t "engine restore -o FIFO: the reader gets the data" engine_fifo
+t "a regular file is still FILE.partial until the end" client_regular
+finish
