@@ -244,7 +244,7 @@ static void on_signal(int sig)
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
-	char b1[32], b2[64];
+	char b1[32], b2[64], moved[256];
 	bool failed = true, ended = false;
 	double t0;
 
@@ -290,8 +290,9 @@ int main(int argc, char **argv)
 out:
 	progress_done(&prog_bar);
 	if (failed && interrupted() && !said_interrupted)
-		msg("interrupted by signal %d: %s aborted", interrupted(),
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("interrupted by signal %d: %s aborted %s", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore",
+		    say_moved(moved, sizeof(moved)));
 	close_set(failed && !ended);
 	cleanup_io(failed);
 	if (failed)

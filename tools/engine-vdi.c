@@ -24,6 +24,7 @@
  * it uses submit(), wait_slot() and run_one() below.
  */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +44,43 @@ pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool said_interrupted;
 
+const char *say_moved(char *buf, size_t len)
+{
+	uint64_t cmds, bytes;
+	unsigned int dev;
+	int64_t pos;
+
+	pthread_mutex_lock(&V.lock);
+	cmds = V.moved_cmds;
+	bytes = V.moved_bytes;
+	pos = V.last_pos;
+	dev = V.last_dev;
+	pthread_mutex_unlock(&V.lock);
+	if (!cmds)
+		snprintf(buf, len, "before any command completed");
+	else
+		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
+			 " bytes, last position %" PRId64 "%s%s%s", cmds,
+			 cmds == 1 ? "" : "s", bytes, pos,
+			 opt.ndev > 1 ? " of device '" : "",
+			 opt.ndev > 1 ? opt.dev_name[dev] : "",
+			 opt.ndev > 1 ? "'" : "");
+	return buf;
+}
+
 /* Why the other side's commands came back aborted. */
 void say_aborted(void)
 {
+	char moved[256];
+
 	said_interrupted = interrupted();
+	say_moved(moved, sizeof(moved));
 	if (interrupted())
-		msg("interrupted by signal %d: %s aborted", interrupted(),
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("interrupted by signal %d: %s aborted %s", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 	else
-		msg("the client went away or aborted the %s (VD_E_ABORT)",
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("the client went away or aborted the %s (VD_E_ABORT) %s",
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 }
 
 /* ================================================================ commands */
@@ -68,6 +96,15 @@ static void on_complete(VDS_Command *cmd)
 	 * ClearError (engine-media.c) brings it back */
 	if (cmd->completionCode != ERROR_SUCCESS)
 		V.dev_error[s->dev] = true;
+	if (cmd->completionCode == ERROR_SUCCESS) {	/* for say_moved() */
+		V.moved_cmds++;
+		V.moved_bytes += (uint64_t)cmd->bytesTransferred;
+		if (cmd->commandCode == VDC_Read ||
+		    cmd->commandCode == VDC_Write) {
+			V.last_pos = s->pos;
+			V.last_dev = s->dev;
+		}
+	}
 	s->done = true;
 	pthread_cond_broadcast(&V.cond);
 	pthread_mutex_unlock(&V.lock);
@@ -112,6 +149,7 @@ int submit(struct slot *s, unsigned int dev, int32_t code,
 		.completionContext = (uint8_t *)s,
 	};
 	s->dev = dev;
+	s->pos = position;
 	pthread_mutex_lock(&V.lock);
 	s->done = false;
 	pthread_mutex_unlock(&V.lock);

@@ -62,6 +62,8 @@ struct slot {
 	VDS_Command cmd;	/* completionContext points back at the slot */
 	uint8_t *buf;		/* in the shared area, or NULL */
 	unsigned int dev;	/* device index it went to */
+	int64_t pos;		/* where in the device's stream (also when the
+				 * set is pipe-like and the command has none) */
 	bool done;		/* its completion routine has run */
 };
 
@@ -88,6 +90,11 @@ struct engine_vdi {
 	pthread_cond_t cond;	/* a routine ran, or the agent returned */
 	bool agent_done;
 	int agent_rc;
+	/* what moved, for the summary after an abort (under lock) */
+	uint64_t moved_cmds;	/* commands completed with success */
+	uint64_t moved_bytes;	/* bytes they transferred */
+	int64_t last_pos;	/* where the last Read or Write began */
+	unsigned int last_dev;	/* and on which device */
 	int wake[2];		/* written when the agent returns or a signal
 				 * comes: wakes a main thread waiting for input */
 };
@@ -113,8 +120,10 @@ int run_one(unsigned int dev, int32_t code, uint32_t size, int64_t position,
 int agent_ended(void);
 /* Explain a command that failed; the caller aborts. */
 void say_failed(const struct slot *s, const char *what);
-/* Why the other side's commands came back aborted. */
+/* Why the other side's commands came back aborted, and how much had moved. */
 void say_aborted(void);
+/* "after N commands, B bytes, last position P[ of device 'd']" into @buf */
+const char *say_moved(char *buf, size_t len);
 /* The normal end: close every device, wait for the agent; 0 or -1. */
 int close_devices(void);
 /* Close one device now (--inject close-device-early); 0 or -1. */

@@ -68,6 +68,10 @@ struct device {
 	struct tape tape;	/* tape-like: marks and position */
 	bool completed;		/* VDC_Complete came (VDF_CompleteEnabled) */
 	uint64_t bytes;		/* moved, for progress (atomic) */
+	/* what moved, for the summary after an abort */
+	uint64_t ncmds;		/* commands completed with success */
+	uint64_t last_pos;	/* where the last Read or Write began */
+	uint64_t last_seq;	/* when: a tick of cmd_seq, 0: never */
 	struct mx64 sum;	/* of the stream, while it is sequential */
 	uint64_t sum_pos;
 	bool sequential;
@@ -113,6 +117,9 @@ static bool complete_enabled;
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static unsigned int ndone;
+
+/* ticks once per command completed, over all devices: which was last */
+static uint64_t cmd_seq;
 
 /* ================================================================ usage */
 static void usage(FILE *f)
@@ -664,6 +671,8 @@ static void *device_main(void *arg)
 	uint32_t code, bytes;
 	uint64_t pos;
 	VDC_Command *cmd;
+	bool transfer;
+	uint64_t at;
 	int rc;
 
 	for (;;) {
@@ -690,6 +699,11 @@ static void *device_main(void *arg)
 
 		bytes = 0;
 		pos = 0;
+		/* cmd is the library's again once completed: note these now */
+		at = opt.disk ? (uint64_t)cmd->position :
+		     opt.tape ? d->tape.off : d->pos;
+		transfer = cmd->commandCode == VDC_Read ||
+			   cmd->commandCode == VDC_Write;
 		switch (cmd->commandCode) {
 		case VDC_Write:
 			code = do_write(d, cmd, &bytes);
@@ -720,6 +734,14 @@ static void *device_main(void *arg)
 			note(d, "device '%s': CompleteCommand: %s: %s", d->name,
 			     vdi_code_name(rc), vdi_last_error());
 			break;
+		}
+		if (code == ERROR_SUCCESS) {	/* for say_moved() */
+			d->ncmds++;
+			if (transfer) {
+				d->last_pos = at;
+				d->last_seq = __atomic_add_fetch(&cmd_seq, 1,
+							__ATOMIC_RELAXED);
+			}
 		}
 	}
 	/* anything but the normal end: stop the other devices too */
@@ -956,10 +978,42 @@ static void drop_partials(void)
 	}
 }
 
+/* "after N commands, B bytes, last position P[ of device 'd']" into @buf:
+ * how much had moved when it failed.  After the device threads ended. */
+static const char *say_moved(char *buf, size_t len)
+{
+	uint64_t cmds = 0, bytes = 0;
+	const struct device *last = NULL;
+	unsigned int i;
+
+	for (i = 0; i < opt.ndev; i++) {
+		const struct device *d = &devs[i];
+
+		cmds += d->ncmds;
+		bytes += d->bytes;
+		if (d->last_seq && (!last || d->last_seq > last->last_seq))
+			last = d;
+	}
+	if (!cmds)
+		snprintf(buf, len, "before any command completed");
+	else if (!last)		/* no Read or Write: flushes, ... */
+		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
+			 " bytes", cmds, cmds == 1 ? "" : "s", bytes);
+	else
+		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
+			 " bytes, last position %" PRIu64 "%s%s%s", cmds,
+			 cmds == 1 ? "" : "s", bytes, last->last_pos,
+			 opt.ndev > 1 ? " of device '" : "",
+			 opt.ndev > 1 ? last->name : "",
+			 opt.ndev > 1 ? "'" : "");
+	return buf;
+}
+
 /* Why it failed, most telling reason first. */
 static void report_failure(void)
 {
 	bool aborted = false, said = false;
+	char moved[256];
 	unsigned int i;
 
 	for (i = 0; i < opt.ndev; i++) {
@@ -969,13 +1023,14 @@ static void report_failure(void)
 		}
 		aborted |= devs[i].aborted;
 	}
+	say_moved(moved, sizeof(moved));
 	if (interrupted())
-		msg("interrupted by signal %d: %s aborted", interrupted(),
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg("interrupted by signal %d: %s aborted %s", interrupted(),
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 	else if (aborted)
-		msg(said ? "the engine aborted the %s" :
-		    "the engine went away or aborted the %s (VD_E_ABORT)",
-		    opt.op == BACKUP ? "backup" : "restore");
+		msg(said ? "the engine aborted the %s %s" :
+		    "the engine went away or aborted the %s (VD_E_ABORT) %s",
+		    opt.op == BACKUP ? "backup" : "restore", moved);
 }
 
 int main(int argc, char **argv)

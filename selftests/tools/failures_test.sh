@@ -22,6 +22,31 @@ mid_backup() {
 	fi
 }
 
+# moved_of FILE: "COMMANDS BYTES POSITION" from the summary a tool gives
+# when its peer dies: "... after N commands, B bytes, last position P ..."
+moved_of() {
+	sed -n 's/.* after \([0-9]*\) commands*, \([0-9]*\) bytes, last position \([0-9]*\).*/\1 \2 \3/p' "$1"
+}
+
+# check_moved FILE MIN_COMMANDS MIN_BYTES MIN_POSITION: the summary is there
+# and plausible: at least that much, the last transfer began before the
+# end of what moved, and no command moved more than 4 MiB (the largest
+# transfer)
+check_moved() {
+	set -- "$1" "$2" "$3" "$4" $(moved_of "$1")
+	if [ -z "$7" ]; then
+		say "${1##*/} has no summary of what moved:"
+		show "$1"
+		return 1
+	fi
+	if [ "$5" -lt "$2" ] || [ "$6" -lt "$3" ] || [ "$7" -lt "$4" ] ||
+	   [ "$7" -ge "$6" ] || [ "$6" -gt $(($5 * 4194304)) ]; then
+		say "${1##*/}: $5 commands, $6 bytes, last position $7: expected" \
+			"at least $2 commands, $3 bytes, position $4, and position < bytes"
+		return 1
+	fi
+}
+
 bad_options() {
 	r=0
 	for cmd in "vdi-engine" "vdi-engine frob x" "vdi-engine backup" \
@@ -100,6 +125,9 @@ engine_killed() {
 	wait $CPID
 	expect_fail $? "client" || return 1
 	expect_msg c.err "went away or aborted" || return 1
+	# the client wrote the header and 2 MiB: 3 commands, the last at 1 MiB
+	# past the header
+	check_moved c.err 3 2162688 1114112 || return 1
 	[ ! -e ek.vdi ] && [ ! -e ek.vdi.partial ] || { say "files left behind"; return 1; }
 	show c.err
 }
@@ -113,6 +141,9 @@ client_killed() {
 	wait $EPID
 	expect_fail $? "engine" || return 1
 	expect_msg e.err "client went away or aborted" || return 1
+	# the client had completed the header and the first 1 MiB chunk at
+	# least (it wrote the second): 2 commands, the last at the header's end
+	check_moved e.err 2 1114112 65536 || return 1
 	show e.err
 }
 
