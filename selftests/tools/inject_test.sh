@@ -1,56 +1,80 @@
 # SPDX-License-Identifier: GPL-2.0
 # vdi-engine --inject: every fault scenario against each VDI client under
-# test, which must end (no hang: every run is under run_to), with the exit
-# status and the message the scenario calls for, and leave no backup file.
-# (lib.sh comes first; see there.)
+# test, which must end (no hang: every run is under run_to) with the exit
+# status and the message the scenario calls for.  (lib.sh comes first.)
 #
-# The clients under test: CLIENTS names them (default: vdi, our vdi-client;
-# "sdk" too when the SDK-style client program is in the VM, see below).
+# The clients under test: CLIENTS names them (default: "vdi", our
+# vdi-client, and "sdk", the SDK-style client vdi-sdk-client built against
+# the SDK's layout and linked with -lsqlvdi only, when it is in the VM).
 # Each NAME has
-#   CMD_NAME   the command (a program: run_to runs it) taking vdi-client's
-#        command line for what is used here: backup|restore, -t SEC (wait
-#        for the engine), --command-timeout SEC (GetCommand's timeout),
-#        --no-complete (do not ask for VDC_Complete), -v (say the
-#        configuration got), then SET [DEVICE...]; it stores and reads
-#        ./<device>.vdi, and exits 0 only for a complete backup / restore
+#   CMD_NAME   a program (run_to runs it) taking vdi-client's command line
+#        for what is used here: backup|restore, -t SEC (wait for the
+#        engine), -v (say the configuration got), --command-timeout SEC,
+#        --no-complete, --tape (as FEAT_NAME allows), then SET [DEVICE...];
+#        it stores and reads ./<device>.vdi and exits 0 only when the engine
+#        ended the set normally
+#   FEAT_NAME  what it can do beyond one pipe-like device: multi (several
+#        devices), tape, timeout (--command-timeout), complete (asks for
+#        VDC_Complete and fails a device closed without it), cleanup
+#        (removes its files after a failure), verbose (-v shows the
+#        configuration)
 #   and the extended regexes of what it says when
-#   P_NAME_abort     the engine aborted (VD_E_ABORT)
-#   P_NAME_timeout   GetCommand timed out (VD_E_TIMEOUT)
-#   P_NAME_taken     Create failed: the name is in use (VD_E_PROTOCOL)
+#   P_NAME_abort       the engine aborted (VD_E_ABORT)
+#   P_NAME_timeout     GetCommand timed out (VD_E_TIMEOUT)
+#   P_NAME_taken       Create failed: the name is in use (VD_E_PROTOCOL)
 #   P_NAME_nocomplete  a device ended (VD_E_CLOSE) without VDC_Complete
-#   P_NAME_config    (a function) its -v output shows max transfer $1
-#   FEAT_NAME        what more it takes: "tape" (--tape, VDF_LikeTape)
+#   P_NAME_config      (a function) its -v output shows max transfer $1
 CMD_vdi=vdi-client
-FEAT_vdi=tape
+FEAT_vdi="multi tape timeout complete cleanup verbose"
 P_vdi_abort='engine (went away or )?aborted the (backup|restore)|VD_E_ABORT'
 P_vdi_timeout='no command from the engine .*VD_E_TIMEOUT'
 P_vdi_taken="a set named '.*' already exists"
 P_vdi_nocomplete='closed it without VDC_Complete: the backup is incomplete'
 P_vdi_config() { echo "max transfer $1[^0-9]"; }
 
-# The SDK-style client (branch sdk), once it is in the VM's /bin as
-# vdi-sdk-client with the command line above.
-CMD_sdk=vdi-sdk-client
-FEAT_sdk=
-P_sdk_abort='VD_E_ABORT'
-P_sdk_timeout='VD_E_TIMEOUT'
-P_sdk_taken='VD_E_PROTOCOL'
-P_sdk_nocomplete='VDC_Complete'
-P_sdk_config() { echo "max.?transfer.? *=? *$1[^0-9]"; }
+# vdi-sdk-client takes "[--timeout MS] backup|restore SET FILE" with one
+# device and reports a failing call as "<call>: 0x<HRESULT>": an adapter
+# gives it the command line above.
+CMD_sdk=$W/sdk-client
+FEAT_sdk="timeout"
+P_sdk_abort=': 0x80770004$'				# VD_E_ABORT, from any call
+P_sdk_timeout='GetCommand \(backup\): 0x80770003'		# VD_E_TIMEOUT
+P_sdk_taken='Create: 0x8077000c'				# VD_E_PROTOCOL
+cat > "$CMD_sdk" << 'EOF'
+#!/bin/sh
+op=$1 to=
+shift
+while [ $# -gt 1 ]; do
+	case $1 in
+	-t) shift ;;
+	--command-timeout) to="--timeout $(($2 * 1000))"; shift ;;
+	-v | --no-complete) ;;
+	*) echo "sdk-client: $1: not for vdi-sdk-client" >&2; exit 2 ;;
+	esac
+	shift
+done
+# shellcheck disable=SC2086
+exec vdi-sdk-client $to "$op" "$1" "./$1.vdi"
+EOF
+chmod 755 "$CMD_sdk"
 
 if [ -z "${CLIENTS:-}" ]; then
 	CLIENTS=vdi
-	command -v "$CMD_sdk" > /dev/null 2>&1 && CLIENTS="vdi sdk"
+	command -v vdi-sdk-client > /dev/null 2>&1 && CLIENTS="vdi sdk"
 fi
 
 # pat NAME KIND: the client's message pattern; cl NAME: its command
 pat() { eval "echo \"\$P_$1_$2\""; }
 cl() { eval "echo \"\$CMD_$1\""; }
-# has NAME FEATURE: the client takes it
+# has NAME FEATURE: the client can do it
 has() { eval "case \" \$FEAT_$1 \" in *\" $2 \"*) true ;; *) false ;; esac"; }
+# dl NAME SET N: N devices of SET, or only SET for a one-device client
+dl() { if has "$1" multi; then devs "$2" "$3"; else echo "$2"; fi; }
 
-# no_backup_files: a failed backup leaves neither .vdi nor .partial files
+# no_backup_files NAME: a client that cleans up left neither .vdi nor
+# .partial files after a failed backup
 no_backup_files() {
+	has "$1" cleanup || return 0
 	if ls ./*.vdi ./*.partial > /dev/null 2>&1; then
 		say "backup files left behind:"; ls -l
 		return 1
@@ -95,13 +119,14 @@ good_backup() {
 }
 
 abort_backup() {
-	backup_with "$1" abort-mid-stream=2M ab ab.1 -- || return 1
+	# shellcheck disable=SC2046 # the device list
+	backup_with "$1" abort-mid-stream=2M $(dl "$1" ab 2) -- || return 1
 	expect_rc 1 $erc "engine" || { show e.err; return 1; }
 	expect_msg e.err 'inject abort-mid-stream: SignalAbort after 2\.' ||
 		return 1
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" abort)" || return 1
-	no_backup_files
+	no_backup_files "$1"
 }
 
 abort_restore() {
@@ -134,7 +159,7 @@ abort_short() {
 	expect_msg e.err 'all of it: the stream was shorter' || return 1
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" abort)" || return 1
-	no_backup_files
+	no_backup_files "$1"
 }
 
 # a tape-like client, aborted between its marks
@@ -143,16 +168,20 @@ abort_tape() {
 	expect_rc 1 $erc "engine" || { show e.err; return 1; }
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" abort)" || return 1
-	no_backup_files
+	no_backup_files "$1"
 }
 
 # close-device-early in a restore: the engine stops, the data is short
 close_early_restore() {
-	good_backup "$1" cr cr.1 || return 1
-	run_to "$TO" "$(cl "$1")" restore -t 20 cr cr.1 2> c.err &
+	d=$(dl "$1" cr 2)
+	# shellcheck disable=SC2086
+	good_backup "$1" $d || return 1
+	# shellcheck disable=SC2086
+	run_to "$TO" "$(cl "$1")" restore -t 20 $d 2> c.err &
 	cpid=$!
+	# shellcheck disable=SC2086
 	run_to "$TO" vdi-engine restore -t 20 -o out \
-		--inject close-device-early=cr cr cr.1 2> e.err
+		--inject close-device-early=cr $d 2> e.err
 	erc=$?
 	wait $cpid
 	crc=$?
@@ -177,7 +206,7 @@ silent() {
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" timeout)" || return 1
 	[ "$dt" -lt 20 ] || { say "it took $dt s"; return 1; }
-	no_backup_files
+	no_backup_files "$1"
 }
 
 # a client without a command timeout: the engine's own limit (-t) ends it
@@ -193,7 +222,7 @@ silent_engine_limit() {
 	expect_msg e.err 'did not give up within 3 s' || return 1
 	expect_fail $crc "client" || { show c.err; return 1; }
 	expect_msg c.err "$(pat "$1" abort)" || return 1
-	no_backup_files
+	no_backup_files "$1"
 }
 
 # close-device-early: a client that asked for VDC_Complete sees it missing
@@ -206,19 +235,22 @@ close_early() {
 	expect_msg c.err "$(pat "$1" nocomplete)" || return 1
 	grep -iE "$(pat "$1" nocomplete)" c.err | grep -q "ce\.2" ||
 		{ say "the client did not name device ce.2"; show c.err; return 1; }
-	no_backup_files
+	no_backup_files "$1"
 }
 
 # ... one that did not cannot tell; the restore finds the damage
 close_early_nocomplete() {
-	backup_with "$1" close-device-early=ce ce ce.1 -- --no-complete ||
-		return 1
+	d=$(dl "$1" ce 2)
+	# shellcheck disable=SC2086
+	backup_with "$1" close-device-early=ce $d -- --no-complete || return 1
 	expect_rc 1 $erc "engine" || { show e.err; return 1; }
 	expect_msg e.err "closed device 'ce' after" || return 1
 	expect_rc 0 $crc "client (it cannot tell)" || { show c.err; return 1; }
-	run_to "$TO" "$(cl "$1")" restore -t 20 ce ce.1 2> cr.err &
+	# shellcheck disable=SC2086
+	run_to "$TO" "$(cl "$1")" restore -t 20 $d 2> cr.err &
 	cpid=$!
-	run_to "$TO" vdi-engine restore -t 20 -o out ce ce.1 2> er.err
+	# shellcheck disable=SC2086
+	run_to "$TO" vdi-engine restore -t 20 -o out $d 2> er.err
 	erc=$?
 	wait $cpid
 	expect_rc 1 $erc "engine restore" || { show er.err; return 1; }
@@ -229,28 +261,38 @@ close_early_nocomplete() {
 # max-transfer-tiny / -huge: a backup and restore that must succeed, with
 # the client seeing the size
 sizes() {
-	c=$1 inj=$2 want=$3
+	c=$1 inj=$2 want=$3 d=$(dl "$1" mt 2)
 	vdi-gen 3000017 > src 2> /dev/null || return 1
-	run_to "$TO" "$(cl "$c")" backup -v -t 20 mt mt.1 2> c.err &
+	# shellcheck disable=SC2086
+	run_to "$TO" "$(cl "$c")" backup -v -t 20 $d 2> c.err &
 	cpid=$!
-	run_to "$TO" vdi-engine backup -t 20 --inject "$inj" -i src mt mt.1 \
+	# shellcheck disable=SC2086
+	run_to "$TO" vdi-engine backup -v -t 20 --inject "$inj" -i src $d \
 		2> e.err
 	erc=$?
 	wait $cpid
 	crc=$?
 	expect_rc 0 $erc "engine backup" || { show e.err; return 1; }
 	expect_rc 0 $crc "client backup" || { show c.err; return 1; }
-	expect_msg c.err "$("P_${c}_config" "$want")" || return 1
-	run_to "$TO" "$(cl "$c")" restore -v -t 20 mt mt.1 2> cr.err &
+	# the engine's own view of the size, whatever the client says
+	expect_msg e.err "max transfer $want[^0-9]" || return 1
+	if has "$c" verbose; then
+		expect_msg c.err "$("P_${c}_config" "$want")" || return 1
+	fi
+	# shellcheck disable=SC2086
+	run_to "$TO" "$(cl "$c")" restore -v -t 20 $d 2> cr.err &
 	cpid=$!
-	run_to "$TO" vdi-engine restore -t 20 --inject "$inj" -o out mt mt.1 \
+	# shellcheck disable=SC2086
+	run_to "$TO" vdi-engine restore -t 20 --inject "$inj" -o out $d \
 		2> er.err
 	erc=$?
 	wait $cpid
 	crc=$?
 	expect_rc 0 $erc "engine restore" || { show er.err; return 1; }
 	expect_rc 0 $crc "client restore" || { show cr.err; return 1; }
-	expect_msg cr.err "$("P_${c}_config" "$want")" || return 1
+	if has "$c" verbose; then
+		expect_msg cr.err "$("P_${c}_config" "$want")" || return 1
+	fi
 	cmp src out || { say "the restored data differs"; return 1; }
 }
 
@@ -277,24 +319,31 @@ name_taken() {
 	expect_msg c.err "$(pat "$1" taken)" || return 1
 	expect_rc 1 $erc "engine" || { show e.err; return 1; }
 	expect_msg e.err "released set name 'nt'" || return 1
-	no_backup_files || return 1
+	no_backup_files "$1" || return 1
 	# released: the name is free again, a backup goes through
 	good_backup "$1" nt
 }
 
+# sk NAME FEATURE TEST FUNCTION ARGS...: the test, if the client can
+sk() {
+	if has "$1" "$2"; then
+		shift 2
+		t "$@"
+	else
+		skip "$3" "$1: no '$2' (FEAT_$1)"
+	fi
+}
+
 for C in $CLIENTS; do
-	t "inject $C: abort-mid-stream, backup, 2 devices" abort_backup "$C"
+	t "inject $C: abort-mid-stream, backup" abort_backup "$C"
 	t "inject $C: abort-mid-stream, restore" abort_restore "$C"
 	t "inject $C: abort-mid-stream, after a short stream" abort_short "$C"
-	if has "$C" tape; then
-		t "inject $C: abort-mid-stream, tape-like" abort_tape "$C"
-	else
-		skip "inject $C: abort-mid-stream, tape-like" "no --tape"
-	fi
-	t "inject $C: silent from the start" silent "$C"
-	t "inject $C: silent after 3 commands" silent "$C" 3
+	sk "$C" tape "inject $C: abort-mid-stream, tape-like" abort_tape "$C"
+	sk "$C" timeout "inject $C: silent from the start" silent "$C"
+	sk "$C" timeout "inject $C: silent after 3 commands" silent "$C" 3
 	t "inject $C: silent, the engine's limit" silent_engine_limit "$C"
-	t "inject $C: close-device-early, VDC_Complete" close_early "$C"
+	sk "$C" complete "inject $C: close-device-early, VDC_Complete" \
+		close_early "$C"
 	t "inject $C: close-device-early, no VDC_Complete" \
 		close_early_nocomplete "$C"
 	t "inject $C: close-device-early, restore" close_early_restore "$C"
@@ -304,7 +353,7 @@ for C in $CLIENTS; do
 done
 case " $CLIENTS " in
 *" sdk "*) ;;
-*) skip "inject: the SDK-style client" "no $CMD_sdk in this VM" ;;
+*) skip "inject: the SDK-style client" "no vdi-sdk-client in this VM" ;;
 esac
 
 finish
