@@ -16,6 +16,8 @@
 #   make vms         boot every kernel (make -j2 vms: side by side), logs build/vm-<kver>.log
 #   make boot-<kver> boot one kernel;  make summary: judge the logs present
 #   make vm-shell [KVER=<kver>]   interactive VM with the module loaded
+#   make vm-run CMD='...' [FILES='...'] [KVER=<kver>]   run a command in the
+#                    VM, print its output, fail if it fails (mk/vm-run.mk)
 #   make clean       remove build/ (the kernel images are fetched again)
 #
 # Knobs: KVERS (kernels, default from scripts/kvers.sh), TEST_TIMEOUT (s per
@@ -137,6 +139,7 @@ check:
 	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
 	@$(MAKE) --no-print-directory -k install-check man-check sdk-check || true
+	@$(MAKE) --no-print-directory vm-run-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
 		else echo "not ok $$n build.selftest.$${b##*/} # does not compile"; fi; \
@@ -148,7 +151,7 @@ check:
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/sdk.tap $(B)/vm-*.log $(B)/vm-*.log.status
+		$(B)/man.tap $(B)/sdk.tap $(B)/vm-run.tap $(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);

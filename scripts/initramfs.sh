@@ -7,6 +7,9 @@
 #   modprobe / libkmod), and every TEST program in /tests.
 # Env: B  TEST_TIMEOUT (s per test program, 120)
 #      EXTRA_BINS (programs copied to /bin, not run: demo/bench tools)
+#      EXTRA_FILES (files or directories copied into /files by basename:
+#        make vm-run's FILES)  VM_RUN_CMD (its text is /etc/vm-run.cmd: the
+#        command make vm-run runs; mk/vm-run.mk)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +56,9 @@ depmod -b "$S" "$KVER"
 
 for t in "$@"; do cp "$t" "$S/tests/"; done
 for x in ${EXTRA_BINS:-}; do cp "$x" "$S/bin/"; done
+mkdir -p "$S/files"
+for x in ${EXTRA_FILES:-}; do cp -R -L "$x" "$S/files/"; done
+if [ -n "${VM_RUN_CMD+set}" ]; then printf '%s\n' "$VM_RUN_CMD" > "$S/etc/vm-run.cmd"; fi
 
 # Dynamically linked programs (libvdi's tests, the tools) get their shared
 # libraries at the same paths; libvdi.so.1 from the build goes to the
@@ -70,8 +76,8 @@ copy_libs() {
 		cp -L "$lib" "$S$dest"
 	done
 }
-for f in "$@" ${EXTRA_BINS:-}; do
-	if ldd "$f" >/dev/null 2>&1; then copy_libs "$f"; fi
+for f in "$@" ${EXTRA_BINS:-} ${EXTRA_FILES:-}; do
+	if [ -f "$f" ] && ldd "$f" >/dev/null 2>&1; then copy_libs "$f"; fi
 done
 
 (cd "$S" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 > "$OUT.tmp"

@@ -15,7 +15,7 @@
 # Config: /etc/rig.conf (RIG_KVER, RIG_TEST_TIMEOUT).  Kernel command line
 # words "NAME=value" arrive here as environment: RIG_MODE=shell gives an
 # interactive shell after insmod instead of running the tests, RIG_MODE=demo
-# runs /bin/demo.sh (make demo).
+# runs /bin/demo.sh (make demo), RIG_MODE=run the command of make vm-run.
 
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/tmp
@@ -83,6 +83,29 @@ if [ "$RIG_MODE" = demo ]; then
 		rc=$?
 	fi
 	echo "# vdi-demo: end rc=$rc"
+	off
+fi
+
+# RIG_MODE=run (make vm-run, mk/vm-run.mk): sh -c the command in
+# /etc/vm-run.cmd, in /files (make vm-run's FILES), stdin /dev/null, output
+# through a pipe (as on the host under make: no terminal, no progress
+# lines); the host prints what comes between the markers and takes the
+# status from the end marker, which may follow output without a final
+# newline on the same line.
+if [ "$RIG_MODE" = run ]; then
+	echo "# vdi-run: begin"
+	if [ $LOADED = 1 ]; then
+		{
+			(cd /files && exec sh -c "$(cat /etc/vm-run.cmd)" < /dev/null)
+			echo $? > /tmp/vm-run.rc
+		} 2>&1 | cat
+		rc=$(cat /tmp/vm-run.rc)
+	else
+		echo "vm-run: the module did not load: the command was not run"
+		comment < /tmp/insmod.out
+		rc=1
+	fi
+	echo "# vdi-run: end rc=$rc"
 	off
 fi
 

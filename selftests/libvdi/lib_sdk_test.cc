@@ -8,6 +8,12 @@
  * written against libvdi's C API in this process: a backup (Write commands
  * with a known byte stream, checked by the client) and a restore (Read
  * commands the client fills from its "file", checked by the server).
+ * Then each method's codes, copies and assignment of the objects (stale
+ * handles, no double free), and who deletes the device objects: before
+ * Close, after it, or the set's destructor, through three Creates of one
+ * set object.  The client code uses only what the SDK defines (NOERROR and
+ * INFINITE are poisoned there).  This is the rebuild path (-lvdi, inline
+ * methods); selftests/tools/sdk_binary_test.sh runs the binary path.
  */
 #include "lib_test_util.h"
 

@@ -33,6 +33,7 @@ moved_of() {
 # end of what moved, and no command moved more than 4 MiB (the largest
 # transfer)
 check_moved() {
+	# shellcheck disable=SC2046 # three words: commands, bytes, position
 	set -- "$1" "$2" "$3" "$4" $(moved_of "$1")
 	if [ -z "$7" ]; then
 		say "${1##*/} has no summary of what moved:"
