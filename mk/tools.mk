@@ -28,7 +28,8 @@ TOOLS_COMMON := $(B)/tools/common.o
 ENGINE_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
 	$(sort $(wildcard $(ROOT)/tools/engine-*.c)))
 TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) \
-	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine,$(TOOLS_ALL)))
+	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine,$(TOOLS_ALL))) \
+	$(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
 
 .PHONY: tools tools-tests
@@ -53,6 +54,11 @@ $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
 
+# vdi-client --tape keeps its medium with client-tape.c
+$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+	@rm -f $@
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -l:libvdi.so.1 -pthread
+
 -include $(wildcard $(B)/tools/*.d)
 
 # The tests: each selftests/tools/<name>_test.sh, after lib.sh, is one test
@@ -70,6 +76,15 @@ $(B)/selftests/tools-%: $(ROOT)/selftests/tools/%_test.sh $(ROOT)/selftests/tool
 	cat $(ROOT)/selftests/tools/lib.sh $< > $@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
 
 ALL_TEST_BINS += $(TOOLTEST_BINS)
+
+# vdi-client's tape medium on its own (no VDI): build/selftests/tools-tape_unit
+TOOLS_TAPE_UNIT := $(B)/selftests/tools-tape_unit
+$(TOOLS_TAPE_UNIT): $(ROOT)/selftests/tools/tape_unit.c $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -I$(ROOT)/tools -o $@ $< \
+		$(B)/tools/client-tape.o $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+tools-tests: $(TOOLS_TAPE_UNIT)
+ALL_TEST_BINS += $(TOOLS_TAPE_UNIT)
 
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).

@@ -82,6 +82,11 @@ static void usage(FILE *f)
 "                         set's name to receive the backup)\n"
 "Other:\n"
 "      --keep-partial     on failure keep FILE.partial (restore -o FILE)\n"
+"      --inject SCENARIO[=ARG]  a fault for testing a VDI client:\n"
+"                         abort-mid-stream[=SIZE], silent[=N],\n"
+"                         close-device-early[=DEV], max-transfer-tiny,\n"
+"                         max-transfer-huge, name-taken[=SECS] (see\n"
+"                         vdi-engine(1)); the faults end with status 1\n"
 "  -v, --verbose          say what is happening\n"
 "  -h, --help\n"
 "Sizes take K, M, G suffixes (powers of 1024).  At the end the mx64 checksum\n"
@@ -119,6 +124,7 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "keep-partial", no_argument, NULL, 'K' },
 		{ "owner", required_argument, NULL, 'O' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -180,6 +186,10 @@ static void parse_args(int argc, char **argv)
 		case 'O':
 			opt.owner = parse_owner(optarg);
 			break;
+		case 'I':
+			inject_parse(optarg);
+			opt.inject = optarg;
+			break;
 		case 'v':
 			verbose_on = true;
 			break;
@@ -212,6 +222,7 @@ static void parse_args(int argc, char **argv)
 		usage_error("-i and --generate exclude each other");
 	if (!opt.buffers)	/* 2 per device: one being filled, one moving */
 		opt.buffers = opt.ndev * 2 < 4 ? 4 : opt.ndev * 2;
+	inject_options();	/* it may set the sizes */
 	if ((uint64_t)opt.buffers * opt.max_transfer > 1024ULL << 20)
 		usage_error("--buffers x --max-transfer is over 1 GiB, the "
 			    "module's largest buffer area");
@@ -236,7 +247,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	char b1[32], b2[64], moved[256];
-	bool failed = true;
+	bool failed = true, ended = false;
 	double t0 = now_s();
 
 	prog = "vdi-engine";
@@ -254,6 +265,10 @@ int main(int argc, char **argv)
 		V.backup_id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	mx64_init(&io.sum);
 
+	/* --inject name-taken: squat on the name instead of a backup */
+	if (inject_squat())
+		return EXIT_FAIL;
+
 	/* the data first: a bad path must not disturb the client */
 	if ((opt.op == BACKUP ? open_input() : open_output()) < 0)
 		goto out;
@@ -269,6 +284,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (close_devices() < 0)
 		goto out;
+	ended = true;		/* the set ended normally... */
+	if (inject_fired())	/* ...but short, on purpose */
+		goto out;
 	failed = false;
 	msg("%s of %s through %u device%s %s", opt.op == BACKUP ? "backup" :
 	    "restore", fmt_bytes(b1, sizeof(b1), io.n), opt.ndev,
@@ -280,7 +298,7 @@ out:
 		msg("interrupted by signal %d: %s aborted %s", interrupted(),
 		    opt.op == BACKUP ? "backup" : "restore",
 		    say_moved(moved, sizeof(moved)));
-	close_set(failed);
+	close_set(failed && !ended);
 	cleanup_io(failed);
 	sql_end(failed, now_s() - t0);
 	if (failed)

@@ -185,12 +185,16 @@ static int64_t chunk_pos(uint64_t k)
 int backup(void)
 {
 	uint64_t next = 0, retired = 0;	/* chunks sent / done with */
+	uint64_t moved = 0;		/* bytes of S written */
 	bool all_sent = false;
 	unsigned int d;
 	struct slot *s;
 	ssize_t n;
+	int r;
 
 	V.chunk = opt.max_transfer;
+	if (media_backup_begin() < 0)
+		return -1;
 	for (d = 0; d < opt.ndev; d++) {
 		memset(V.hdr_buf, 0, HDR_SIZE);
 		memcpy(V.hdr_buf, HDR_MAGIC, 8);
@@ -205,6 +209,8 @@ int backup(void)
 		if (run_one(d, VDC_Write, HDR_SIZE, 0, "writing the header") < 0)
 			return -1;
 	}
+	if (media_backup_data() < 0)
+		return -1;
 
 	/*
 	 * The window: chunk k uses slot k % buffers, free again once chunk
@@ -246,21 +252,18 @@ int backup(void)
 			return -1;
 		}
 		retired++;
+		moved += (uint64_t)s->cmd.bytesTransferred;
+		r = inject_after_data(moved, retired, false);
+		if (r < 0)
+			return -1;
+		if (r > 0)		/* no more data: drain the window */
+			all_sent = true;
 	}
 	progress_done(&prog_bar);
-
-	/* Everything is written: the client makes it durable at Flush. */
-	for (d = 0; d < opt.ndev; d++)
-		if (submit(&V.ctl[d], d, VDC_Flush, 0, 0) < 0)
-			return -1;
-	for (d = 0; d < opt.ndev; d++) {
-		wait_slot(&V.ctl[d]);
-		if (V.ctl[d].cmd.completionCode != ERROR_SUCCESS) {
-			say_failed(&V.ctl[d], "flush");
-			return -1;
-		}
-	}
-	return 0;
+	if (inject_after_data(moved, retired, true) < 0)
+		return -1;
+	/* Flush, marks, VDC_Complete: what the feature set calls for */
+	return media_backup_end();
 }
 
 /* ================================================================ restore */
@@ -343,12 +346,15 @@ static int read_headers(uint32_t *block)
 int restore(void)
 {
 	uint64_t next = 0, retired = 0;	/* chunks asked for / consumed */
-	bool ended = false;
+	uint64_t moved = 0;		/* bytes of S read */
+	bool ended = false, stopped = false;
 	uint32_t block = 0;
 	struct slot *s;
 	int32_t code, got;
+	int r;
 
-	if (read_headers(&block) < 0)
+	if (media_restore_begin() < 0 || read_headers(&block) < 0 ||
+	    media_restore_data() < 0)
 		return -1;
 	keep.cap = block + END_SIZE;	/* padding < block, then trailer */
 
@@ -371,7 +377,9 @@ int restore(void)
 		wait_slot(s);
 		code = s->cmd.completionCode;
 		got = s->cmd.bytesTransferred;
+		/* a tape's data ends at its filemark */
 		if (code == ERROR_HANDLE_EOF || code == ERROR_NO_DATA_DETECTED ||
+		    code == ERROR_FILEMARK_DETECTED ||
 		    (code == ERROR_SUCCESS && got < (int32_t)V.chunk))
 			ended = true;
 		else if (code != ERROR_SUCCESS) {
@@ -381,6 +389,14 @@ int restore(void)
 		if (take(s->buf, (size_t)got) < 0)
 			return -1;
 		retired++;
+		moved += (uint64_t)got;
+		r = inject_after_data(moved, retired, false);
+		if (r < 0)
+			return -1;
+		if (r > 0) {		/* stop reading here */
+			stopped = true;
+			break;
+		}
 	}
 	/* let the reads past the end come back before the buffers go */
 	for (; retired < next; retired++)
@@ -390,7 +406,12 @@ int restore(void)
 		return -1;
 	}
 	progress_done(&prog_bar);
-	if (finish_stream(block) < 0 || finish_output() < 0)
+	if (inject_after_data(moved, retired, true) < 0)
+		return -1;
+	if (stopped)		/* the data is incomplete: no checks */
+		return media_restore_end();
+	if (media_restore_end() < 0 || finish_stream(block) < 0 ||
+	    finish_output() < 0)
 		return -1;
 	return 0;
 }

@@ -92,6 +92,10 @@ static void on_complete(VDS_Command *cmd)
 	struct slot *s = (struct slot *)cmd->completionContext;
 
 	pthread_mutex_lock(&V.lock);
+	/* VDI spec 5.2: an error puts the device in IO-ERROR; only a
+	 * ClearError (engine-media.c) brings it back */
+	if (cmd->completionCode != ERROR_SUCCESS)
+		V.dev_error[s->dev] = true;
 	if (cmd->completionCode == ERROR_SUCCESS) {	/* for say_moved() */
 		V.moved_cmds++;
 		V.moved_bytes += (uint64_t)cmd->bytesTransferred;
@@ -133,6 +137,8 @@ int submit(struct slot *s, unsigned int dev, int32_t code,
 {
 	int rc;
 
+	if (inject_before_send() < 0)
+		return -1;
 	s->cmd = (VDS_Command){
 		.commandCode = code,
 		.size = (int32_t)size,
@@ -310,6 +316,12 @@ int configure(void)
 		return -1;
 	}
 	V.disk = cfg.features & VDF_RandomAccess;
+	V.tape = cfg.features & VDF_FileMarks;
+	/* SQL Server 2016+: the client asked to hear the end of the data */
+	if (opt.op == BACKUP && (cfg.features & VDF_RequestComplete)) {
+		features |= VDF_CompleteEnabled;
+		V.complete = true;
+	}
 
 	/*
 	 * The window (BUFFERCOUNT commands in flight, round-robin over the
@@ -345,11 +357,11 @@ int configure(void)
 		return -1;
 	}
 	vdi_server_get_configuration(V.set, &cfg);
-	verbose("set '%s': %u device%s, %s, block size %u, max transfer %u, "
+	verbose("set '%s': %u device%s, %s%s, block size %u, max transfer %u, "
 		"%u buffers, buffer area %u KiB", opt.set_name, opt.ndev,
-		opt.ndev == 1 ? "" : "s", V.disk ? "disk-like (positions)" :
-		"pipe-like", cfg.blockSize, cfg.maxTransferSize, opt.buffers,
-		cfg.bufferAreaSize >> 10);
+		opt.ndev == 1 ? "" : "s", media_name(), V.complete ?
+		" with VDC_Complete" : "", cfg.blockSize, cfg.maxTransferSize,
+		opt.buffers, cfg.bufferAreaSize >> 10);
 
 	/* T-SQL order: the set's own device first, then the others */
 	for (i = 0; i < opt.ndev; i++) {
@@ -406,23 +418,33 @@ int configure(void)
 }
 
 /* ================================================================ end */
+int close_device(unsigned int d)
+{
+	int rc;
+
+	if (V.closed[d])
+		return 0;
+	rc = vdi_server_close_device(V.dev[d]);
+	if (rc == VD_E_ABORT) {
+		say_aborted();
+		return -1;
+	}
+	if (rc) {
+		vdi_msg("CloseDevice", rc);
+		return -1;
+	}
+	V.closed[d] = true;
+	return 0;
+}
+
 /* The normal end: close every device; the agent then returns NOERROR. */
 int close_devices(void)
 {
 	unsigned int d;
-	int rc;
 
-	for (d = 0; d < opt.ndev; d++) {
-		rc = vdi_server_close_device(V.dev[d]);
-		if (rc == VD_E_ABORT) {
-			say_aborted();
+	for (d = 0; d < opt.ndev; d++)
+		if (close_device(d) < 0)
 			return -1;
-		}
-		if (rc) {
-			vdi_msg("CloseDevice", rc);
-			return -1;
-		}
-	}
 	pthread_join(V.agent, NULL);
 	V.agent_started = false;
 	if (V.agent_rc) {

@@ -7,6 +7,9 @@
  *                    agent, sending and waiting for commands, the end
  *   engine-stream.c  the stream format (header, trailer, striping) and the
  *                    backup and restore loops that write and read it
+ *   engine-media.c   what each feature set gets around the data: marks,
+ *                    rewind and positions (tape), Flush, VDC_Complete
+ *   engine-inject.c  --inject: the faults a client is tested with
  *   engine-io.c      the data: file, stdin/stdout, generated data, the tar
  *                    child, FILE.partial
  *   engine-tsql.c    the T-SQL parser (engine-tsql.h): BACKUP/RESTORE ...
@@ -53,6 +56,7 @@ struct engine_opt {
 	unsigned int timeout_s;
 	bool keep_partial;
 	int64_t owner;		/* a uid, VDI_OWNER_SELF or VDI_OWNER_ANY */
+	const char *inject;	/* --inject SCENARIO[=ARG], or NULL */
 };
 extern struct engine_opt opt;
 /* --owner: a user name, a uid, or "any" (a usage error otherwise). */
@@ -73,6 +77,12 @@ struct engine_vdi {
 	vdi_server_set *set;
 	vdi_server_device *dev[LIBVDI_MAX_DEVICES];
 	bool disk;		/* VDF_RandomAccess: transfers carry positions */
+	bool tape;		/* VDF_FileMarks: a tape-like set (marks) */
+	bool complete;		/* we granted VDF_CompleteEnabled (backup) */
+	/* a command on the device completed with an error: it is in IO-ERROR
+	 * until a ClearError succeeds (under lock) */
+	bool dev_error[LIBVDI_MAX_DEVICES];
+	bool closed[LIBVDI_MAX_DEVICES];	/* CloseDevice done */
 	uint32_t chunk;		/* the chunk size (= max transfer at backup) */
 	struct slot *data;	/* the window: one slot per data buffer */
 	unsigned int nslots;
@@ -122,12 +132,41 @@ void say_aborted(void);
 const char *say_moved(char *buf, size_t len);
 /* The normal end: close every device, wait for the agent; 0 or -1. */
 int close_devices(void);
+/* Close one device now (--inject close-device-early); 0 or -1. */
+int close_device(unsigned int dev);
 /* Close the set, first aborting it if @failed. */
 void close_set(bool failed);
 
 /* ---- the stream (engine-stream.c) ---- */
 int backup(void);
 int restore(void);
+
+/* ---- around the data, per feature set (engine-media.c) ---- */
+int media_backup_begin(void);		/* before the headers */
+int media_backup_data(void);		/* after the headers */
+int media_backup_end(void);		/* after the data */
+int media_restore_begin(void);
+int media_restore_data(void);
+int media_restore_end(void);
+/* "pipe-like", "disk-like", "tape-like" */
+const char *media_name(void);
+
+/* ---- --inject (engine-inject.c) ---- */
+/* Check --inject's argument (a usage error if bad); after parse_args, let
+ * it change the options it is about (sizes). */
+void inject_parse(const char *spec);
+void inject_options(void);
+/* name-taken: squat on the set's name instead of a backup.  Returns 1 if
+ * this was the scenario (it ran; the engine then exits 1), else 0. */
+int inject_squat(void);
+/* Before every SendCommand: -1 (after a message) ends the run (silent). */
+int inject_before_send(void);
+/* After each data chunk completed (@bytes of data moved so far, @chunks
+ * chunks), and with @last at the end of the data: -1 ends the run (after
+ * a message: the set is aborted or a device was closed). */
+int inject_after_data(uint64_t bytes, uint64_t chunks, bool last);
+/* The run was cut short by an injected fault (the engine exits 1). */
+bool inject_fired(void);
 
 /* ---- the data (engine-io.c) ---- */
 /* Where the data comes from (backup) or goes to (restore). */

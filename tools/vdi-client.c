@@ -22,8 +22,12 @@
  *
  * Commands: Write appends to the device's file (disk-like sets: pwrite at the
  * command's position), Read reads it back (end of data: ERROR_HANDLE_EOF),
- * Flush fsyncs, ClearError succeeds, anything else is ERROR_NOT_SUPPORTED -
- * the set of a pipe-like client (VDI spec, "Client Supported Commands").
+ * Flush fsyncs, ClearError succeeds, Complete (asked for with
+ * VDF_RequestComplete) fsyncs and marks the device's backup complete;
+ * disk-like sets also answer GetPosition / SetPosition (byte offsets);
+ * tape-like sets (--tape, client-tape.c) Rewind, WriteMark, SkipMarks,
+ * SkipBlocks, GetPosition / SetPosition (block addresses).  Anything else is
+ * ERROR_NOT_SUPPORTED (VDI spec, "Client Supported Commands").
  * The bytes are never interpreted: this program works with any engine.
  */
 #define _GNU_SOURCE
@@ -43,6 +47,7 @@
 
 #include <libvdi.h>
 
+#include "client-tape.h"
 #include "common.h"
 
 
@@ -59,6 +64,9 @@ struct device {
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
+	uint64_t cur;		/* disk-like: GetPosition's byte offset */
+	struct tape tape;	/* tape-like: marks and position */
+	bool completed;		/* VDC_Complete came (VDF_CompleteEnabled) */
 	uint64_t bytes;		/* moved, for progress (atomic) */
 	/* what moved, for the summary after an abort */
 	uint64_t ncmds;		/* commands completed with success */
@@ -83,6 +91,9 @@ static struct {
 	const char *dir;
 	const char *file;	/* -o / -i: one device, FILE or "-" */
 	bool disk;
+	bool tape;		/* VDF_LikeTape, the medium in client-tape.c */
+	bool no_complete;	/* do not ask for VDF_RequestComplete */
+	unsigned int command_timeout_s;	/* GetCommand's limit, 0: none */
 	int mode;		/* -1: the library's default (0600) */
 	int gid;		/* -1: our own group */
 	unsigned int timeout_s;
@@ -99,6 +110,8 @@ static vdi_client_set *set;
 static bool set_created;
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct device devs[LIBVDI_MAX_DEVICES];
+/* the engine granted VDF_CompleteEnabled: each device ends with Complete */
+static bool complete_enabled;
 
 /* the device threads tell the main thread when they end */
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -124,6 +137,14 @@ static void usage(FILE *f)
 "  -i, --input FILE       restore, one device: read FILE ('-': stdin)\n"
 "      --disk             a disk-like set (VDF_LikeDisk: positioned I/O)\n"
 "                         instead of pipe-like\n"
+"      --tape             a tape-like set (VDF_LikeTape: filemarks, rewind,\n"
+"                         block addresses), kept in DIR/<device>.vdi with a\n"
+"                         mark index at its end\n"
+"      --no-complete      do not ask for VDC_Complete (VDF_RequestComplete);\n"
+"                         by default a backup is complete only once the\n"
+"                         engine sent it on every device, if it offers it\n"
+"      --command-timeout SEC  give up when the engine sends no command for\n"
+"                         SEC s (GetCommand's timeout; default: wait)\n"
 "      --mode MODE        who may open the set: rw bits in octal (0600)\n"
 "      --group GROUP      the set's group (name or number), for --mode 0660\n"
 "  -t, --timeout SEC      wait up to SEC s for the engine (60)\n"
@@ -147,6 +168,9 @@ static void parse_args(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "input", required_argument, NULL, 'i' },
 		{ "disk", no_argument, NULL, 'D' },
+		{ "tape", no_argument, NULL, 'P' },
+		{ "no-complete", no_argument, NULL, 'N' },
+		{ "command-timeout", required_argument, NULL, 'c' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -178,6 +202,18 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'D':
 			opt.disk = true;
+			break;
+		case 'P':
+			opt.tape = true;
+			break;
+		case 'N':
+			opt.no_complete = true;
+			break;
+		case 'c':
+			if (!parse_uint(optarg, 86400, &v))
+				usage_error("--command-timeout: seconds, "
+					    "0..86400");
+			opt.command_timeout_s = (unsigned int)v;
 			break;
 		case 'M':
 			m = strtol(optarg, &end, 8);
@@ -224,8 +260,11 @@ static void parse_args(int argc, char **argv)
 	if (opt.file && opt.ndev != 1)
 		usage_error("-%c works with one device only (use -d DIR)",
 			    opt.op == BACKUP ? 'o' : 'i');
-	if (opt.file && !strcmp(opt.file, "-") && opt.disk)
-		usage_error("--disk needs positioned I/O: not with %s",
+	if (opt.disk && opt.tape)
+		usage_error("--disk and --tape exclude each other");
+	if (opt.file && !strcmp(opt.file, "-") && (opt.disk || opt.tape))
+		usage_error("--%s needs positioned I/O: not with %s",
+			    opt.disk ? "disk" : "tape",
 			    opt.op == BACKUP ? "stdout" : "stdin");
 	if (opt.gid >= 0 && opt.mode < 0)
 		opt.mode = 0660;
@@ -254,6 +293,25 @@ static char *device_path(const char *name)
 		if (*s == '/')
 			*s = '_';
 	return p;
+}
+
+/* Restore: a tape file's marks, or refuse a tape file for pipe / disk. */
+static int open_tape(struct device *d)
+{
+	char why[256];
+
+	if (!opt.tape) {
+		if (!tape_file_is_tape(d->fd))
+			return 0;
+		msg("device '%s': %s holds a tape-like backup (with filemarks):"
+		    " restore it with --tape", d->name, d->path);
+		return -1;
+	}
+	if (tape_load(&d->tape, d->fd, why, sizeof(why)) < 0) {
+		msg("device '%s': %s: %s", d->name, d->path, why);
+		return -1;
+	}
+	return 0;
 }
 
 static int open_files(void)
@@ -286,6 +344,8 @@ static int open_files(void)
 				    strerror(errno));
 				return -1;
 			}
+			if (open_tape(d) < 0)
+				return -1;
 			continue;
 		}
 		/* O_RDWR: a stream written out of order is read back for
@@ -348,6 +408,23 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 		     "engine running a backup?");
 		return ERROR_NOT_SUPPORTED;
 	}
+	if (opt.tape) {
+		uint32_t code;
+
+		at = d->tape.off;
+		code = tape_write(&d->tape, d->fd, cmd->buffer, len, &done,
+				  &err);
+		*bytes = (uint32_t)done;
+		sum_add(d, cmd->buffer, done, at);
+		__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
+		if (code == ERROR_SUCCESS)
+			return code;
+		d->io_failed = true;
+		note(d, "device '%s': %swriting %s: %s", d->name,
+		     code == ERROR_DISK_FULL ? "disk full " : "", file_of(d),
+		     strerror(err));
+		return code;
+	}
 	while (done < len) {
 		if (opt.disk)
 			n = pwrite(d->fd, cmd->buffer + done, len - done,
@@ -365,6 +442,7 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 	*bytes = (uint32_t)done;
 	sum_add(d, cmd->buffer, done, at);
 	d->pos += done;
+	d->cur = at + done;
 	if (at + done > d->high)
 		d->high = at + done;
 	__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
@@ -397,6 +475,24 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 		     "engine running a restore?");
 		return ERROR_NOT_SUPPORTED;
 	}
+	if (opt.tape) {
+		uint32_t code;
+		int err;
+
+		at = d->tape.off;
+		code = tape_read(&d->tape, d->fd, cmd->buffer, len, &done,
+				 &err);
+		*bytes = (uint32_t)done;
+		if (err) {
+			d->io_failed = true;
+			note(d, "device '%s': reading %s: %s", d->name,
+			     file_of(d), strerror(err));
+			return code;
+		}
+		sum_add(d, cmd->buffer, done, at);
+		__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
+		return code;
+	}
 	while (done < len) {
 		if (opt.disk)
 			n = pread(d->fd, cmd->buffer + done, len - done,
@@ -418,6 +514,7 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 	}
 	sum_add(d, cmd->buffer, done, at);
 	d->pos += done;
+	d->cur = at + done;
 	__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
 	/* nothing left: end of data; a short read is success with the count */
 	return done == 0 && len ? ERROR_HANDLE_EOF : ERROR_SUCCESS;
@@ -456,6 +553,112 @@ static uint32_t do_flush(struct device *d)
 }
 
 /*
+ * VDC_SetPosition of a disk-like set: a byte offset from where the command's
+ * size says (VDWhence); the result is the new current offset.
+ */
+static uint32_t disk_set_position(struct device *d, const VDC_Command *cmd,
+				  uint64_t *now)
+{
+	struct stat st;
+	int64_t base;
+
+	switch (cmd->size) {
+	case VDC_Beginning:
+		base = 0;
+		break;
+	case VDC_Current:
+		base = (int64_t)d->cur;
+		break;
+	case VDC_End:
+		if (opt.op == BACKUP)
+			base = (int64_t)d->high;
+		else if (fstat(d->fd, &st) == 0)
+			base = st.st_size;
+		else
+			return ERROR_IO_DEVICE;
+		break;
+	default:
+		note(d, "device '%s': SetPosition with whence %d", d->name,
+		     cmd->size);
+		return ERROR_NOT_SUPPORTED;
+	}
+	if (base + cmd->position < 0) {
+		note(d, "device '%s': SetPosition before the start (%" PRId64
+		     ")", d->name, base + cmd->position);
+		return ERROR_NOT_SUPPORTED;
+	}
+	d->cur = (uint64_t)(base + cmd->position);
+	*now = d->cur;
+	return ERROR_SUCCESS;
+}
+
+/*
+ * The commands beyond a pipe's: positions (disk, tape), marks (tape) and
+ * VDC_Complete.  Returns the completion code; *pos is what GetPosition and
+ * SetPosition report.
+ */
+static uint32_t do_feature(struct device *d, const VDC_Command *cmd,
+			   uint64_t *pos)
+{
+	struct tape *t = &d->tape;
+	uint32_t code;
+
+	switch (cmd->commandCode) {
+	case VDC_Complete:
+		if (!complete_enabled)
+			break;
+		/* the engine has sent everything: harden it (the file is
+		 * committed when the engine closes the device) */
+		code = do_flush(d);
+		if (code == ERROR_SUCCESS)
+			d->completed = true;
+		return code;
+	case VDC_GetPosition:
+		if (opt.disk) {
+			*pos = d->cur;
+			return ERROR_SUCCESS;
+		}
+		if (opt.tape) {
+			*pos = tape_position(t);
+			return ERROR_SUCCESS;
+		}
+		break;
+	case VDC_SetPosition:
+		if (opt.disk)
+			return disk_set_position(d, cmd, pos);
+		if (opt.tape) {
+			code = tape_set_position(t, (uint64_t)cmd->position,
+						 pos);
+			if (code != ERROR_SUCCESS)
+				note(d, "device '%s': SetPosition %" PRId64
+				     " is beyond the recorded data", d->name,
+				     cmd->position);
+			return code;
+		}
+		break;
+	}
+	if (!opt.tape)
+		return ERROR_NOT_SUPPORTED;
+	switch (cmd->commandCode) {
+	case VDC_Rewind:
+		tape_rewind(t);
+		return ERROR_SUCCESS;
+	case VDC_WriteMark:
+		if (opt.op != BACKUP) {
+			note(d, "the engine writes a filemark, but this is a "
+			     "restore");
+			return ERROR_NOT_SUPPORTED;
+		}
+		return tape_write_mark(t);
+	case VDC_SkipMarks:
+		return tape_skip_marks(t, cmd->size);
+	case VDC_SkipBlocks:
+		return tape_skip_blocks(t, cmd->size);
+	}
+	return ERROR_NOT_SUPPORTED;
+}
+
+/*
  * One thread per device, as VDI's process model has it: take a command,
  * do it, complete it, until the engine closes the device (VD_E_CLOSE) or
  * the set is aborted (VD_E_ABORT).
@@ -463,14 +666,23 @@ static uint32_t do_flush(struct device *d)
 static void *device_main(void *arg)
 {
 	struct device *d = arg;
+	int64_t wait_ms = opt.command_timeout_s ?
+			  (int64_t)opt.command_timeout_s * 1000 : INFINITE;
 	uint32_t code, bytes;
+	uint64_t pos;
 	VDC_Command *cmd;
 	bool transfer;
 	uint64_t at;
 	int rc;
 
 	for (;;) {
-		rc = vdi_client_get_command(d->dev, INFINITE, &cmd);
+		rc = vdi_client_get_command(d->dev, wait_ms, &cmd);
+		if (rc == VD_E_TIMEOUT) {
+			note(d, "device '%s': no command from the engine for "
+			     "%u s (GetCommand: VD_E_TIMEOUT): giving up",
+			     d->name, opt.command_timeout_s);
+			break;
+		}
 		if (rc == VD_E_CLOSE) {
 			d->ended = true;
 			break;
@@ -486,8 +698,10 @@ static void *device_main(void *arg)
 		}
 
 		bytes = 0;
+		pos = 0;
 		/* cmd is the library's again once completed: note these now */
-		at = opt.disk ? (uint64_t)cmd->position : d->pos;
+		at = opt.disk ? (uint64_t)cmd->position :
+		     opt.tape ? d->tape.off : d->pos;
 		transfer = cmd->commandCode == VDC_Read ||
 			   cmd->commandCode == VDC_Write;
 		switch (cmd->commandCode) {
@@ -504,12 +718,14 @@ static void *device_main(void *arg)
 			code = ERROR_SUCCESS;
 			break;
 		default:
-			verbose("device '%s': command %d not supported",
-				d->name, cmd->commandCode);
-			code = ERROR_NOT_SUPPORTED;
+			code = do_feature(d, cmd, &pos);
+			if (code == ERROR_NOT_SUPPORTED)
+				verbose("device '%s': command %d not supported",
+					d->name, cmd->commandCode);
 		}
 
-		rc = vdi_client_complete_command(d->dev, cmd, code, bytes, 0);
+		rc = vdi_client_complete_command(d->dev, cmd, code, bytes,
+						 pos);
 		if (rc == VD_E_ABORT) {
 			d->aborted = true;
 			break;
@@ -563,7 +779,10 @@ static int create_set(void)
 	/* the client's part of VDConfig; the engine fills in the rest */
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.deviceCount = opt.ndev;
-	cfg.features = opt.disk ? VDF_LikeDisk : VDF_LikePipe;
+	cfg.features = opt.disk ? VDF_LikeDisk : opt.tape ? VDF_LikeTape :
+		       VDF_LikePipe;
+	if (!opt.no_complete && opt.op == BACKUP)
+		cfg.features |= VDF_RequestComplete;
 	cfg.serverTimeOut = opt.server_timeout_ms;
 
 	pthread_mutex_lock(&set_lock);
@@ -631,9 +850,11 @@ static int wait_engine(VDConfig *cfg)
 				opt.set_name);
 		said = true;
 	}
+	complete_enabled = cfg->features & VDF_CompleteEnabled;
 	verbose("engine connected: block size %u, max transfer %u, buffer "
-		"area %u KiB", cfg->blockSize, cfg->maxTransferSize,
-		cfg->bufferAreaSize >> 10);
+		"area %u KiB%s", cfg->blockSize, cfg->maxTransferSize,
+		cfg->bufferAreaSize >> 10, complete_enabled ?
+		", VDC_Complete enabled" : "");
 	return 0;
 }
 
@@ -667,12 +888,17 @@ static int open_devices(void)
 static bool sum_file(struct device *d, uint64_t *sum, uint64_t *len)
 {
 	static uint8_t buf[1 << 16];
+	/* a tape file's data ends where its mark index begins */
+	uint64_t limit = opt.tape ? d->tape.end : UINT64_MAX;
 	struct mx64 m;
-	ssize_t n;
+	ssize_t n = 0;
 	off_t at = 0;
 
 	mx64_init(&m);
-	while ((n = pread(d->fd, buf, sizeof(buf), at)) > 0) {
+	while ((uint64_t)at < limit &&
+	       (n = pread(d->fd, buf, limit - (uint64_t)at < sizeof(buf) ?
+			  (size_t)(limit - (uint64_t)at) : sizeof(buf),
+			  at)) > 0) {
 		mx64_update(&m, buf, (size_t)n);
 		at += n;
 	}
@@ -713,6 +939,14 @@ static int commit_files(void)
 
 		if (!d->out.path)	/* stdout */
 			continue;
+		/* a tape's marks go after its data, before it is durable */
+		err = opt.tape ? tape_save(&d->tape, d->fd) : 0;
+		if (err) {
+			msg("%s: writing the tape's mark index: %s",
+			    out_name(&d->out), strerror(err));
+			ret = -1;
+			continue;
+		}
 		err = out_sync(&d->out);
 		if (!err)
 			err = out_commit(&d->out);
@@ -818,6 +1052,7 @@ int main(int argc, char **argv)
 		devs[i].fd = -1;
 		devs[i].sequential = true;
 		mx64_init(&devs[i].sum);
+		tape_init(&devs[i].tape, 512);
 	}
 
 	/* restore: the files must be there before anyone waits for us */
@@ -830,6 +1065,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (wait_engine(&cfg) < 0 || open_devices() < 0)
 		goto out;
+	for (i = 0; i < opt.ndev; i++)	/* block addresses count blocks */
+		devs[i].tape.block = cfg.blockSize ? cfg.blockSize : 512;
 
 	t0 = now_s();
 	for (nthreads = 0; nthreads < opt.ndev; nthreads++) {
@@ -868,9 +1105,20 @@ int main(int argc, char **argv)
 	}
 
 	failed = nthreads < opt.ndev;
-	for (i = 0; i < opt.ndev; i++)
-		if (!devs[i].ended || devs[i].io_failed)
+	for (i = 0; i < opt.ndev; i++) {
+		struct device *d = &devs[i];
+
+		if (!d->ended || d->io_failed)
 			failed = true;
+		/* VDC_Complete is the engine's word that it sent all: a
+		 * device closed without it holds an incomplete backup */
+		else if (complete_enabled && opt.op == BACKUP &&
+			 !d->completed) {
+			note(d, "device '%s': the engine closed it without "
+			     "VDC_Complete: the backup is incomplete", d->name);
+			failed = true;
+		}
+	}
 	if (failed) {
 		report_failure();
 	} else if (opt.op == BACKUP && commit_files() < 0) {

@@ -18,6 +18,8 @@
  *   --copy-set                     work through a copy of the set object,
  *                                  Close through the original, delete the
  *                                  original: the copy is then stale
+ *   --timeout MS                   GetCommand's timeout (default 90000):
+ *                                  vdi-engine --inject silent tests it
  * Exit status 0 if every call returned what it should; why not on stderr.
  */
 #include <stdio.h>
@@ -35,7 +37,7 @@ static_assert(sizeof(VDConfig) == 44 && sizeof(VDC_Command) == 24,
 	      "the SDK's structs");
 
 /* VDI timeouts are milliseconds: 90 s, not the 90 (ms) of the sample. */
-static const time_t command_timeout_ms = 90000;
+static time_t command_timeout_ms = 90000;
 static const time_t config_timeout_ms = 60000;
 
 enum del_when { DEL_NEVER, DEL_BEFORE_CLOSE, DEL_AFTER_CLOSE };
@@ -150,7 +152,8 @@ static int session(ClientVirtualDeviceSet *work, ClientVirtualDeviceSet *closer,
 static void usage(void)
 {
 	fprintf(stderr, "usage: vdi-sdk-client [--delete before-close|"
-		"after-close|never] [--copy-set] backup|restore|roundtrip "
+		"after-close|never] [--copy-set] [--timeout MS] "
+		"backup|restore|roundtrip "
 		"SET FILE\n");
 	exit(2);
 }
@@ -164,6 +167,12 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--copy-set")) {
 			copy = true;
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			char *end;
+
+			command_timeout_ms = strtol(argv[++i], &end, 10);
+			if (!*argv[i] || *end || command_timeout_ms <= 0)
+				usage();
 		} else if (!strcmp(argv[i], "--delete") && i + 1 < argc) {
 			i++;
 			if (!strcmp(argv[i], "before-close"))
