@@ -292,7 +292,7 @@ sqlcmd_signal() {
 	spid=''
 	expect_rc 1 $rc "vdi-sqlcmd after SIGTERM" || { show e; return 1; }
 	# the engine's own words, or (a slow start) its death by the signal
-	expect_msg e 'interrupted by signal 15|killed by signal 15' || return 1
+	expect_msg e 'vdi-engine: interrupted by signal 15|vdi-engine was killed by signal 15' || return 1
 	expect_msg e 'vdi-sqlcmd: interrupted by signal 15' || return 1
 }
 
