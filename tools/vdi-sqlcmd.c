@@ -117,6 +117,7 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 {
 	/* "--": a batch may begin with a "--" comment */
 	char *argv[] = { (char *)engine, "sql", "--", (char *)batch, NULL };
+	sigset_t fwd, old;
 	int status;
 	pid_t pid;
 
@@ -127,6 +128,16 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 		fflush(stdout);
 	}
 	fflush(stderr);
+	/*
+	 * The signals we forward wait while the child is made: in the child
+	 * until it has its default handlers back (else forward() would run
+	 * there and the signal be lost), in the parent until child is set.
+	 */
+	sigemptyset(&fwd);
+	sigaddset(&fwd, SIGINT);
+	sigaddset(&fwd, SIGTERM);
+	sigaddset(&fwd, SIGHUP);
+	sigprocmask(SIG_BLOCK, &fwd, &old);
 	pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
@@ -134,13 +145,15 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(engine, argv);
 		fprintf(stderr, "%s: cannot run %s: %s\n", me, engine,
 			strerror(errno));
 		_exit(127);
 	}
 	child = pid;
-	if (pending)		/* it came between fork() and here */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pending)		/* it came before the fork */
 		kill(pid, pending);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -161,9 +174,19 @@ static bool blank(const char *s)
 	return true;
 }
 
-/* A line "GO" or "GO n" (with the separator @sep, any case): its count,
- * else 0. */
-static unsigned long separator(const char *line, size_t len, const char *sep)
+/* A count after GO: 1..GO_MAX (sqlcmd's own limit is higher; running a
+ * backup more often than this is a typo, not a test) */
+#define GO_MAX	1000
+
+/*
+ * Is @line (@len bytes, no '\n') a batch separator, "GO" or "GO n" (with
+ * the separator @sep, any case; a "--" comment may follow)?  Its count
+ * (1 without n), 0 if it is no separator ("GOTO x", "GO x" as T-SQL
+ * would not have it either way), -1 if it is "GO" with a count that is
+ * not 1..GO_MAX: sqlcmd refuses such a line rather than send it to the
+ * server as part of the batch, and so do we.
+ */
+static long separator(const char *line, size_t len, const char *sep)
 {
 	size_t k = 0, sl = strlen(sep);
 	unsigned long count = 1;
@@ -179,14 +202,21 @@ static unsigned long separator(const char *line, size_t len, const char *sep)
 		k++;
 	if (k < len && line[k] >= '0' && line[k] <= '9') {
 		count = 0;
-		while (k < len && line[k] >= '0' && line[k] <= '9')
-			count = count * 10 + (unsigned long)(line[k++] - '0');
+		while (k < len && line[k] >= '0' && line[k] <= '9') {
+			/* saturate: 18446744073709551618 must not wrap to 2 */
+			if (count <= GO_MAX)
+				count = count * 10 +
+					(unsigned long)(line[k] - '0');
+			k++;
+		}
 		while (k < len && strchr(" \t\r", line[k]))
 			k++;
-		if (!count || count > 1000)
-			return 0;
+		if (!count || count > GO_MAX)
+			return -1;
 	}
-	return k == len ? count : 0;
+	if (k + 1 < len && line[k] == '-' && line[k + 1] == '-')
+		return (long)count;	/* "GO -- the end" */
+	return k == len ? (long)count : -1;
 }
 
 static char *read_file(const char *name)
@@ -217,40 +247,59 @@ static char *read_file(const char *name)
 	return buf;
 }
 
-/* Run a file's batches; false if one failed (and stop there if @stop). */
-static bool run_file(const char *engine, const char *name, const char *sep,
-		     bool stop, bool echo)
+/* The batches to run, in order: each text with how often it runs. */
+static struct batch {
+	const char *text;
+	unsigned long count;
+} *batches;
+static size_t nbatches;
+
+static void add_batch(const char *text, unsigned long count)
+{
+	batches = realloc(batches, (nbatches + 1) * sizeof(*batches));
+	if (!batches)
+		die("no memory");
+	batches[nbatches].text = text;
+	batches[nbatches++].count = count;
+}
+
+/*
+ * Read a file and cut it into batches at its separator lines.  All files
+ * are cut before the first batch runs, so that a missing file or a bad GO
+ * line stops the rig before anything has moved.  The texts stay allocated
+ * till the end (the batches point into them).
+ */
+static void cut_file(const char *name, const char *sep)
 {
 	char *text = read_file(name), *batch = text, *line = text, *eol;
-	unsigned long count, k;
-	bool ok = true;
+	unsigned long lineno = 1;
+	size_t len;
+	long count;
 
-	for (;;) {
+	for (;; lineno++) {
 		eol = strchr(line, '\n');
-		count = separator(line, eol ? (size_t)(eol - line) :
-				  strlen(line), sep);
+		len = eol ? (size_t)(eol - line) : strlen(line);
+		count = separator(line, len, sep);
+		if (count < 0) {
+			while (len && line[len - 1] == '\r')
+				len--;
+			die("%s, line %lu: syntax error near command '%.*s': "
+			    "a batch ends at a line '%s' or '%s n', n from 1 "
+			    "to %d", name, lineno, (int)len, line, sep, sep,
+			    GO_MAX);
+		}
 		if (!count && eol) {
 			line = eol + 1;
 			continue;
 		}
 		if (count)
 			*line = '\0';	/* the batch ends before the GO */
-		for (k = 0; k < (count ? count : 1); k++) {
-			if (blank(batch))
-				break;
-			if (!run_batch(engine, batch, echo)) {
-				ok = false;
-				if (stop)
-					goto out;
-			}
-		}
+		if (!blank(batch))	/* sqlcmd sends no empty batch */
+			add_batch(batch, count ? (unsigned long)count : 1);
 		if (!eol)
 			break;
 		batch = line = eol + 1;
 	}
-out:
-	free(text);
-	return ok;
 }
 
 int main(int argc, char **argv)
@@ -258,6 +307,7 @@ int main(int argc, char **argv)
 	const char *query = NULL, *out = NULL, *sep = "GO", *engine;
 	char **files = NULL;
 	size_t nfiles = 0, k;
+	unsigned long n;
 	bool stop = false, echo = false, ok = true;
 	struct sigaction sa = { .sa_handler = forward };
 	int c, fd;
@@ -311,6 +361,10 @@ int main(int argc, char **argv)
 		case ':':
 			die("-%c needs a value", optopt);
 		case '?':
+			if (optopt == '?') {	/* "-?" anywhere */
+				usage(stdout);
+				return 0;
+			}
 			die("unknown option -%c (%s -? lists them)", optopt,
 			    me);
 		default:	/* connection and formatting: no meaning here */
@@ -334,18 +388,21 @@ int main(int argc, char **argv)
 			die("%s: %s", out, strerror(errno));
 		close(fd);
 	}
+	/* after -o: a missing file is said there, as the engine's words */
+	if (query)
+		add_batch(query, 1);
+	for (k = 0; k < nfiles; k++)
+		cut_file(files[k], sep);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
 	engine = engine_path();
-	if (query) {
-		ok = run_batch(engine, query, echo);
-	} else {
-		for (k = 0; k < nfiles && (ok || !stop) && !pending; k++)
-			ok &= run_file(engine, files[k], sep, stop, echo);
-	}
+	for (k = 0; k < nbatches && (ok || !stop) && !pending; k++)
+		for (n = 0; n < batches[k].count && (ok || !stop) &&
+		     !pending; n++)
+			ok &= run_batch(engine, batches[k].text, echo);
 	if (pending)
 		fprintf(stderr, "%s: interrupted by signal %d\n", me,
 			(int)pending);

@@ -277,6 +277,61 @@ sqlcmd_name_and_script() {
 		{ say "without -b the second batch did not run"; show b2.out; return 1; }
 }
 
+# stub_engine: $D/engine, a stand-in for vdi-engine that appends its
+# arguments to $D/runs ("sql -- " and the batch, then a line "=="), and
+# fails a batch that says FAIL: vdi-sqlcmd's batching, seen exactly
+stub_engine() {
+	cat > engine <<-'EOF'
+	#!/bin/sh
+	printf '%s %s %s\n==\n' "$1" "$2" "$3" >> "${0%/*}/runs"
+	case "$3" in *FAIL*) exit 1 ;; esac
+	exit 0
+	EOF
+	chmod +x engine
+	: > runs
+}
+
+# GO n runs the batch n times; the last batch needs no GO; blank batches
+# are not sent; CRLF lines; a -- comment after GO n; GOTO is no separator
+sqlcmd_go_count() {
+	stub_engine
+	printf 'A\nGO 3\n\n  go\r\nB GOTO\r\n  Go  2  -- twice\nC\n' > s.sql
+	VDI_ENGINE=$D/engine vdi-sqlcmd -i s.sql > o 2> e
+	expect_rc 0 $? "vdi-sqlcmd -i s.sql" || { show e; return 1; }
+	printf 'sql -- A\n\n==\nsql -- A\n\n==\nsql -- A\n\n==\nsql -- B GOTO\r\n\n==\nsql -- B GOTO\r\n\n==\nsql -- C\n\n==\n' > want
+	cmp -s want runs || { say "the engine was not run as GO says:"; show runs; return 1; }
+}
+
+# a GO line with a bad count (0, too big, overflowing, not a number) is
+# refused before any batch runs, never sent to the engine as T-SQL
+sqlcmd_go_bad() {
+	stub_engine
+	for go in 'GO 0' 'GO 1001' 'GO 18446744073709551618' 'GO x'; do
+		printf 'A\nGO\nB\n%s\nC\n' "$go" > s.sql
+		VDI_ENGINE=$D/engine vdi-sqlcmd -i s.sql > o 2> e
+		expect_rc 1 $? "vdi-sqlcmd with '$go'" || { show e; return 1; }
+		expect_msg e "s\.sql, line 4: .*'$go'" || return 1
+		[ ! -s runs ] || { say "'$go': the engine ran:"; show runs; return 1; }
+	done
+}
+
+# -i: every file is read before the first batch runs, so a missing one
+# stops the rig before anything moved; an engine that cannot run; -? late
+sqlcmd_files_and_help() {
+	stub_engine
+	printf 'A\nGO\n' > a.sql
+	VDI_ENGINE=$D/engine vdi-sqlcmd -b -i a.sql,missing.sql > o 2> e
+	expect_rc 1 $? "vdi-sqlcmd -i a.sql,missing.sql" || return 1
+	expect_msg e 'missing\.sql: No such file' || return 1
+	[ ! -s runs ] || { say "a.sql ran although missing.sql is missing"; show runs; return 1; }
+	VDI_ENGINE=$D/no-engine vdi-sqlcmd -Q "A" > o 2> e
+	expect_rc 1 $? "vdi-sqlcmd with no engine" || return 1
+	expect_msg e "cannot run $D/no-engine" || return 1
+	vdi-sqlcmd -S x -U sa -? > o 2> e
+	expect_rc 0 $? "vdi-sqlcmd -S x -U sa -?" || { show e; return 1; }
+	expect_msg o '^Usage: ' || return 1
+}
+
 # SIGTERM to vdi-sqlcmd reaches the engine, here waiting for its set: both
 # end at once, with status 1
 sqlcmd_signal() {
@@ -303,4 +358,7 @@ t sql.log tc log_backup_restore
 t sql.refusals tc refusals
 t sql.sqlcmd_name_script_batches tc sqlcmd_name_and_script
 t sql.sqlcmd_sigterm_reaches_engine tc sqlcmd_signal
+t sql.sqlcmd_go_count tc sqlcmd_go_count
+t sql.sqlcmd_go_bad_count tc sqlcmd_go_bad
+t sql.sqlcmd_files_and_help tc sqlcmd_files_and_help
 finish
