@@ -118,6 +118,12 @@ static void test_basic(void)
 	      "-- a rig's comment\nBACKUP /* a /* nested */ one */ DATABASE db"
 	      " -- here too\n TO VIRTUAL_DEVICE='x' ; -- and after\n",
 	      s->ndev == 1 && !strcmp(s->database, "db"));
+	/* a name with a space, N'', STATS without a value, all at once */
+	CHECK("backup.bracketed_unicode_stats",
+	      "BACKUP DATABASE [my db] TO VIRTUAL_DEVICE = N'x' WITH STATS",
+	      s->op == TSQL_BACKUP && !strcmp(s->database, "my db") &&
+	      s->ndev == 1 && !strcmp(s->device[0], "x") &&
+	      s->given == TSQL_O_STATS && s->stats == TSQL_STATS_DEFAULT);
 	CHECK("whitespace.newlines",
 	      "\r\n\tBACKUP\nDATABASE\tdb\r\nTO\nVIRTUAL_DEVICE\n=\n'x'\n",
 	      s->ndev == 1);
@@ -221,6 +227,10 @@ static void test_option_refusals(void)
 	    b + 12);
 	bad("refuse.stats.zero", BK "STATS=0", "1 to 100", b + 6);
 	bad("refuse.stats.big", BK "STATS=101", "1 to 100", b + 6);
+	/* 2^32 + 10: checked before it is narrowed, not taken for 10 */
+	bad("refuse.stats.wraps_32", BK "STATS=4294967306", "1 to 100", b + 6);
+	bad("refuse.buffercount.wraps_32", BK "BUFFERCOUNT=4294967300",
+	    "1 to 256", b + 12);
 	bad("refuse.number.decimal", BK "STATS=2.5", "not a whole number",
 	    b + 6);
 	bad("refuse.number.negative", BK "BUFFERCOUNT=-1",
