@@ -125,9 +125,48 @@ client_regular() {
 	[ -f reg.bin ] && [ ! -e reg.bin.partial ] || { say "reg.bin not renamed"; ls -l; return 1; }
 }
 
+# vdi-engine restore -o LINK, LINK a symlink to /dev/null: the device is
+# written in place through the link, and the link stays a link
+engine_symlink_devnull() {
+	ln -s /dev/null lnk
+	run_to "$TO" vdi-client backup -t 20 esl 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 1M esl 2> eb.err
+	erc=$?
+	wait $cpid
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	run_to "$TO" vdi-client restore -t 20 esl 2> cr.err &
+	cpid=$!
+	run_to "$TO" vdi-engine restore -t 20 -o lnk esl 2> er.err
+	erc=$?
+	wait $cpid
+	crc=$?
+	devnull_intact || return 1
+	expect_rc 0 $erc "engine restore" || { show er.err; show cr.err; return 1; }
+	expect_rc 0 $crc "client restore" || { show cr.err; return 1; }
+	[ -L lnk ] && [ "$(readlink lnk)" = /dev/null ] ||
+		{ say "lnk is no longer the link to /dev/null"; ls -l; return 1; }
+	[ ! -e lnk.partial ] || { say "lnk.partial left behind"; return 1; }
+	[ "$(checksum_of eb.err)" = "$(checksum_of er.err)" ] ||
+		{ say "checksums differ"; show eb.err; show er.err; return 1; }
+}
+
+# an output that is a directory: refused with the reason before the engine
+# waits for its set, and nothing created beside it
+engine_output_dir() {
+	mkdir out
+	run_to "$TO" vdi-engine restore -t 20 -o out nobody_here 2> er.err
+	expect_rc 1 $? "engine restore -o DIR" || { show er.err; return 1; }
+	expect_msg er.err 'out: Is a directory' || return 1
+	! grep -q "no set named" er.err || { say "it waited for the set first"; show er.err; return 1; }
+	[ -d out ] && [ ! -e out.partial ] || { say "out changed or out.partial made"; ls -l; return 1; }
+}
+
 t "client backup -o /dev/null: written in place, node kept" client_devnull
 t "engine restore -o /dev/null: written in place, node kept" engine_devnull
 t "client backup -d DIR with DIR/<device>.vdi a FIFO: the reader gets it" client_fifo
 t "engine restore -o FIFO: the reader gets the data" engine_fifo
 t "a regular file is still FILE.partial until the end" client_regular
+t "engine restore -o a symlink to /dev/null: in place, the link kept" engine_symlink_devnull
+t "engine restore -o DIR: refused at once, nothing made" engine_output_dir
 finish

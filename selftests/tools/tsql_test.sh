@@ -218,6 +218,22 @@ refusals() {
 		"database 'nodb' has no data file" || return 1
 	refuse "BACKUP DATABASE db TO VIRTUAL_DEVICE='x'; SELECT 1" \
 		'one statement' || return 1
+	# a restore writes only a file of its own: not through a database
+	# file that is a directory or a symlink (even WITH REPLACE), nor into
+	# a data directory that is none
+	mkdir dir.mdf
+	ln -s db.mdf lnk.mdf
+	refuse "RESTORE DATABASE dir FROM VIRTUAL_DEVICE='x' WITH REPLACE" \
+		'dir\.mdf exists and is not a file' || return 1
+	refuse "RESTORE DATABASE lnk FROM VIRTUAL_DEVICE='x' WITH REPLACE" \
+		'lnk\.mdf exists and is not a file' || return 1
+	[ -d dir.mdf ] && [ -L lnk.mdf ] && [ "$(cat db.mdf)" = data ] &&
+		[ ! -e dir.mdf.partial ] && [ ! -e lnk.mdf.partial ] ||
+		{ say "a refused restore changed the data directory"; ls -l; return 1; }
+	run_to "$TO" vdi-engine sql -D db.mdf "RESTORE DATABASE db FROM VIRTUAL_DEVICE='x'" 2> e1
+	expect_rc 1 $? "vdi-engine sql -D FILE" || { show e1; return 1; }
+	expect_msg e1 'data directory db\.mdf: not a directory' || return 1
+	expect_msg e1 '^vdi-engine: RESTORE DATABASE is terminating abnormally\.$' || return 1
 	# the engine: 2 for a refused statement
 	run_to "$TO" vdi-engine sql "BACKUP DATABASE db TO VIRTUAL_DEVICE='x' WITH COPY_ONLY" 2> e2
 	rc=$?
