@@ -118,7 +118,7 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 	/* "--": a batch may begin with a "--" comment */
 	char *argv[] = { (char *)engine, "sql", "--", (char *)batch, NULL };
 	sigset_t fwd, old;
-	int status;
+	int status, fd;
 	pid_t pid;
 
 	if (pending)		/* interrupted before: do not start one */
@@ -146,6 +146,17 @@ static bool run_batch(const char *engine, const char *batch, bool echo)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		/* The batch is the argument, so the engine has no use for
+		 * our stdin - and must not read it for a batch "-", which
+		 * is vdi-engine sql's "read stdin", not a sqlcmd thing. */
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || dup2(fd, STDIN_FILENO) < 0) {
+			fprintf(stderr, "%s: /dev/null: %s\n", me,
+				strerror(errno));
+			_exit(127);
+		}
+		if (fd != STDIN_FILENO)
+			close(fd);
 		execvp(engine, argv);
 		fprintf(stderr, "%s: cannot run %s: %s\n", me, engine,
 			strerror(errno));

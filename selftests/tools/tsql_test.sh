@@ -239,6 +239,11 @@ refusals() {
 	rc=$?
 	expect_rc 2 $rc "vdi-engine sql, refused" || { show e2; return 1; }
 	expect_msg e2 'COPY_ONLY is not supported' || return 1
+	# -Q -: the statement '-', not "read stdin" (that is vdi-engine sql's
+	# convention, not sqlcmd's): the engine never reads the rig's stdin
+	echo "SELECT 1" | VDI_DATA_DIR=$D run_to "$TO" vdi-sqlcmd -Q - > o 2> e
+	expect_rc 1 $? "vdi-sqlcmd -Q -" || { show e; return 1; }
+	expect_msg e 'no statement' || return 1
 	# vdi-sqlcmd: unknown and unsupported options
 	vdi-sqlcmd -j -Q "x" 2> e3
 	expect_rc 1 $? "vdi-sqlcmd -j" || return 1
