@@ -192,10 +192,10 @@ static bool blank(const char *s)
 /*
  * Is @line (@len bytes, no '\n') a batch separator, "GO" or "GO n" (with
  * the separator @sep, any case; a "--" comment may follow)?  Its count
- * (1 without n), 0 if it is no separator ("GOTO x", "GO x" as T-SQL
- * would not have it either way), -1 if it is "GO" with a count that is
- * not 1..GO_MAX: sqlcmd refuses such a line rather than send it to the
- * server as part of the batch, and so do we.
+ * (1 without n); 0 if it is no separator ("GOTO x", "GOAL"); -1 if it is
+ * "GO" and a blank followed by anything but a count 1..GO_MAX ("GO 0",
+ * "GO x"): sqlcmd refuses such a line rather than send it to the server
+ * as part of the batch, and so do we.
  */
 static long separator(const char *line, size_t len, const char *sep)
 {
