@@ -106,16 +106,25 @@ engine_fifo() {
 }
 
 # a regular file is still written as FILE.partial and renamed: while the
-# backup runs only the .partial exists
+# backup runs only the .partial exists.  The input stays open (the backup
+# cannot end) until the test has looked, however slowly the engine starts:
+# a fixed "sleep 1" lost that race under TCG, the backup done before the
+# first look.
 client_regular() {
 	mkfifo src
 	run_to "$TO" vdi-client backup -t 20 -o reg.bin rg 2> cb.err &
 	cpid=$!
 	run_to "$TO" vdi-engine backup -t 20 -i src rg 2> eb.err &
 	epid=$!
-	(vdi-gen 1M 2> /dev/null; sleep 1) > src &
-	size_at_least reg.bin.partial 1 20 || { say "no reg.bin.partial"; show cb.err; return 1; }
-	[ ! -e reg.bin ] || { say "reg.bin exists before the end"; return 1; }
+	(vdi-gen 1M 2> /dev/null
+	 i=0
+	 while [ ! -e looked ] && [ $i -lt $((TO * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	 done) > src &
+	size_at_least reg.bin.partial 1 20 || { touch looked; say "no reg.bin.partial"; show cb.err; return 1; }
+	[ ! -e reg.bin ] || { touch looked; say "reg.bin exists before the end"; return 1; }
+	touch looked
 	wait $epid
 	erc=$?
 	wait $cpid
