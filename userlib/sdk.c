@@ -49,6 +49,29 @@ static struct vdi_sdk_slot *vdi_sdk_slots;
 static unsigned int vdi_sdk_nslots;
 static unsigned int vdi_sdk_free_head;	/* index + 1, 0: none */
 
+/*
+ * fork(): the lock is held across it, so the child finds it free and the
+ * table whole.  Otherwise a child forked while another thread was in a
+ * lookup would wait forever in its first SDK call - a set's destructor at
+ * its exit, say - for a thread it does not have.  Installed with the first
+ * set: no handle, no lookup before.
+ */
+static void vdi_sdk_fork_lock(void)
+{
+	pthread_mutex_lock(&vdi_sdk_lock);
+}
+
+static void vdi_sdk_fork_unlock(void)
+{
+	pthread_mutex_unlock(&vdi_sdk_lock);
+}
+
+static void vdi_sdk_atfork_install(void)
+{
+	pthread_atfork(vdi_sdk_fork_lock, vdi_sdk_fork_unlock,
+		       vdi_sdk_fork_unlock);
+}
+
 static uintptr_t vdi_sdk_handle(unsigned int i)
 {
 	return ((uintptr_t)vdi_sdk_slots[i].gen & VDI_SDK_GEN_MASK) <<
@@ -146,10 +169,13 @@ static int vdi_sdk_dev_of(uintptr_t h, vdi_client_device **dev,
 
 VDI_EXPORT uintptr_t vdi_sdk_set_new(void)
 {
-	vdi_client_set *set = vdi_client_set_new();
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+	vdi_client_set *set;
 	uintptr_t h = 0;
 	int i;
 
+	pthread_once(&atfork_once, vdi_sdk_atfork_install);
+	set = vdi_client_set_new();
 	if (!set)
 		return 0;
 	pthread_mutex_lock(&vdi_sdk_lock);
