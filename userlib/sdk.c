@@ -38,11 +38,18 @@ struct vdi_sdk_slot {
 	unsigned int next_free;		/* free list, index + 1 */
 };
 
-/* A handle: generation above VDI_SDK_INDEX_BITS, index + 1 below (never 0). */
+/*
+ * A handle: generation above VDI_SDK_INDEX_BITS, index + 1 below (never 0).
+ * The table never outgrows the index field: with a 32-bit uintptr_t that
+ * is 16 bits, and a larger index would run into the generation.
+ */
 #define VDI_SDK_INDEX_BITS	(sizeof(uintptr_t) * 4)
 #define VDI_SDK_INDEX_MASK	(((uintptr_t)1 << VDI_SDK_INDEX_BITS) - 1)
 #define VDI_SDK_GEN_MASK	((uintptr_t)-1 >> VDI_SDK_INDEX_BITS)
-#define VDI_SDK_MAX_SLOTS	(1U << 20)
+#define VDI_SDK_MAX_SLOTS	((unsigned int)(VDI_SDK_INDEX_MASK < (1U << 20) ? \
+				 VDI_SDK_INDEX_MASK : (1U << 20)))
+_Static_assert(VDI_SDK_MAX_SLOTS <= VDI_SDK_INDEX_MASK,
+	       "a slot's index + 1 fits the handle's index field");
 
 static pthread_mutex_t vdi_sdk_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vdi_sdk_slot *vdi_sdk_slots;
