@@ -11,7 +11,7 @@
 #                      needs libsqlvdi.so and not libvdi; libvdi.so.1 needs no
 #                      libstdc++ (C users stay C)
 #   sdk.compile.*      one compile test per source-compatibility rule of the
-#                      SDK's headers.  Each has a negative control
+#                      SDK's headers (and libvdi.h with them, C++ and C).  Each has a negative control
 #                      (sdk.compile.*.control): the same test against a copy
 #                      of the headers mutated back to the defect it guards
 #                      against must fail to compile, so a test that cannot
@@ -258,7 +258,40 @@ EOF
 ctest mixed "sed -i 's/^#define ERROR_SUCCESS\([[:space:]]*\)0L/#define ERROR_SUCCESS\10/' libvdi.h"
 ctest mixed_rev "sed -i 's/^#define VD_E_ABORT\([[:space:]]*\)VD_ERROR(4)/#define VD_E_ABORT\1((int)0x80770004U)/' libvdi.h"
 
-# 8. The SDK test's client part uses nothing the SDK lacks: it poisons
+# 8. The same in C, vdi.h first: the shared guard leaves C's typedef names
+#    (VDConfig, ...) to libvdi.h all the same.  The control puts them back
+#    under the guard.
+cat > "$TMP/mixed_c.c" <<'EOF'
+#include <vdi.h>
+#include <libvdi.h>
+#include <vdierror.h>
+int main(void)
+{
+	VDConfig c = { 0 };
+	VDC_Command *x = 0;
+	VDS_Command *y = 0;
+
+	return (int)c.features + (x != 0) + (y != 0) + (VDF_LatchStats == 0) +
+	       (VD_E_ABORT == 0);
+}
+EOF
+CFLAGS_C="-std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only"
+rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
+if ${CC:-gcc} $CFLAGS_C -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
+	ok sdk.compile.mixed_c
+else
+	nok sdk.compile.mixed_c; diag "$(head -n 20 "$TMP/mixed_c.log")"
+fi
+sed -i -e '/^typedef struct VD[A-Za-z_]* VD[A-Za-z_]*;$/d' \
+	-e 's|^#endif /\* LIBVDI_VDI_TYPES_DEFINED \*/|typedef struct VDConfig VDConfig;\ntypedef struct VDC_Command VDC_Command;\ntypedef struct VDS_Command VDS_Command;\n&|' \
+	"$TMP/inc/libvdi.h"
+if ! ${CC:-gcc} $CFLAGS_C -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
+	ok sdk.compile.mixed_c.control "$(first_error "$TMP/mixed_c.log")"
+else
+	nok sdk.compile.mixed_c.control "typedefs under the guard went unnoticed"
+fi
+
+# 9. The SDK test's client part uses nothing the SDK lacks: it poisons
 #    NOERROR and INFINITE; the control uses one after the poison.
 T=$ROOT/selftests/libvdi/lib_sdk_test.cc
 KSFT=$B/ksrc/tools/testing/selftests
