@@ -249,9 +249,12 @@ VDI_EXPORT void vdi_sdk_set_free(uintptr_t h)
 }
 
 /*
- * The process umask, without changing it if we can: umask() both reads and
- * sets it, process-wide, so another thread creating a file meanwhile would
- * get the wrong mode.  /proc/self/status says "Umask:" since Linux 4.7.
+ * The calling thread's umask (the process's, unless the thread has its own
+ * filesystem context: unshare(CLONE_FS)), the one its own files get, without
+ * changing it if we can: umask() both reads and sets it, so another thread
+ * creating a file meanwhile would get the wrong mode.  The status file says
+ * "Umask:" since Linux 4.7; /proc/thread-self is the calling thread's
+ * (/proc/self is the main thread's), since Linux 3.17.
  */
 static mode_t vdi_sdk_umask(void)
 {
@@ -259,7 +262,7 @@ static mode_t vdi_sdk_umask(void)
 	unsigned int m;
 	mode_t old;
 	bool found = false;
-	FILE *f = fopen("/proc/self/status", "re");
+	FILE *f = fopen("/proc/thread-self/status", "re");
 
 	if (f) {
 		while (!found && fgets(line, sizeof(line), f))
@@ -275,7 +278,7 @@ static mode_t vdi_sdk_umask(void)
 
 /*
  * Create, with the access the SDK gives: the set's mode is 0666 less the
- * process umask, as the SDK's shared-memory files get (a client that sets
+ * calling thread's umask, as the SDK's shared-memory files get (a client that sets
  * umask(0) lets SQL Server's user in through group or other).  The engine
  * side still checks whose set it opens (vdi_server_open_ex).  A mode of 0
  * (umask 0666) is the module's default, 0600.
