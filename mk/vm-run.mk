@@ -33,6 +33,5 @@ vm-run: $(B)/mod-$(KVER)/vdi.ko $(LIBVDI_SO) $(LIBSQLVDI_SO) $(TOOLS_ALL) \
 		LIBSQLVDI_SO=$(LIBSQLVDI_SO) FILES="$(FILES)" \
 		$(S)/vm-run.sh $(KVER) $< $(KDIR)/vmlinuz-$(KVER)
 
-# the check runs an SDK binary of FILES in the VM (sdk-client: mk/sdk.mk)
-vm-run-check: sdk-client
+vm-run-check:
 	@$(S)/vm-run-check.sh
