@@ -275,9 +275,9 @@ int main(void)
 	       (VD_E_ABORT == 0);
 }
 EOF
-CFLAGS_C="-std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only"
+CFLAGS_C=(-std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only)
 rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
-if ${CC:-gcc} $CFLAGS_C -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
+if "${CC:-gcc}" "${CFLAGS_C[@]}" -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
 	ok sdk.compile.mixed_c
 else
 	nok sdk.compile.mixed_c; diag "$(head -n 20 "$TMP/mixed_c.log")"
@@ -285,7 +285,7 @@ fi
 sed -i -e '/^typedef struct VD[A-Za-z_]* VD[A-Za-z_]*;$/d' \
 	-e 's|^#endif /\* LIBVDI_VDI_TYPES_DEFINED \*/|typedef struct VDConfig VDConfig;\ntypedef struct VDC_Command VDC_Command;\ntypedef struct VDS_Command VDS_Command;\n&|' \
 	"$TMP/inc/libvdi.h"
-if ! ${CC:-gcc} $CFLAGS_C -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
+if ! "${CC:-gcc}" "${CFLAGS_C[@]}" -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
 	ok sdk.compile.mixed_c.control "$(first_error "$TMP/mixed_c.log")"
 else
 	nok sdk.compile.mixed_c.control "typedefs under the guard went unnoticed"
