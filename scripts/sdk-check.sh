@@ -11,11 +11,12 @@
 #                      needs libsqlvdi.so and not libvdi; libvdi.so.1 needs no
 #                      libstdc++ (C users stay C)
 #   sdk.compile.*      one compile test per source-compatibility rule of the
-#                      SDK's headers (and libvdi.h with them, C++ and C).  Each has a negative control
-#                      (sdk.compile.*.control): the same test against a copy
-#                      of the headers mutated back to the defect it guards
-#                      against must fail to compile, so a test that cannot
-#                      fail shows up.
+#                      SDK's headers (and libvdi.h with them, C++ and C).
+#                      Each has a negative control (sdk.compile.*.control):
+#                      the same test against a copy of the headers mutated
+#                      back to the defect it guards against must fail to
+#                      compile, with that defect's error, so a test that
+#                      cannot fail shows up.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
