@@ -76,7 +76,8 @@ extern "C" {
 /*
  * ---- Feature bits, commands, structures ----
  * <sqlvdi/vdi.h> defines the same types under the same guard: whichever
- * header comes first defines them.
+ * header comes first defines them.  It has no typedefs (the SDK's header
+ * is C++), so C's typedef names follow the guard.
  */
 #ifndef LIBVDI_VDI_TYPES_DEFINED
 #define LIBVDI_VDI_TYPES_DEFINED
@@ -119,7 +120,7 @@ enum VDCommands {
 enum VDWhence { VDC_Beginning = 0, VDC_Current = 1, VDC_End = 2 };
 
 /* ---- Structures, with VDI's layouts (pack 8) ---- */
-typedef struct VDConfig {
+struct VDConfig {
 	uint32_t deviceCount;
 	uint32_t features;
 	uint32_t prefixZoneSize;
@@ -131,18 +132,17 @@ typedef struct VDConfig {
 	uint32_t maxIODepth;
 	uint32_t maxTransferSize;
 	uint32_t bufferAreaSize;
-} VDConfig;
+};
 
 /* What the client gets from GetCommand: read-only, hand it back. */
-typedef struct VDC_Command {
+struct VDC_Command {
 	int32_t commandCode;
 	int32_t size;
 	int64_t position;
 	uint8_t *buffer;
-} VDC_Command;
+};
 
 /* What the server sends; the completion agent fills the outputs. */
-typedef struct VDS_Command VDS_Command;
 struct VDS_Command {
 	int32_t commandCode;
 	int32_t size;
@@ -157,6 +157,9 @@ struct VDS_Command {
 
 #endif /* LIBVDI_VDI_TYPES_DEFINED */
 
+typedef struct VDConfig VDConfig;
+typedef struct VDC_Command VDC_Command;
+typedef struct VDS_Command VDS_Command;
 typedef void (*VDS_CompletionRoutine)(VDS_Command *cmd);
 
 #if defined(__cplusplus) && __cplusplus >= 201103L

@@ -30,5 +30,7 @@ $(B)/selftests/tools-sdk_binary: $(SDK_CLIENT)
 EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(SDK_CLIENT)),$(SDK_CLIENT))
 $(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(SDK_CLIENT))
 
-sdk-check: $(LIBSQLVDI_SO) $(SDK_CLIENT)
+# build/ksrc: sdk.compile.sdk_test compiles lib_sdk_test.cc, which includes
+# the kernel's kselftest_harness.h
+sdk-check: $(LIBSQLVDI_SO) $(SDK_CLIENT) $(B)/ksrc/.stamp
 	@$(S)/sdk-check.sh

@@ -11,11 +11,12 @@
 #                      needs libsqlvdi.so and not libvdi; libvdi.so.1 needs no
 #                      libstdc++ (C users stay C)
 #   sdk.compile.*      one compile test per source-compatibility rule of the
-#                      SDK's headers.  Each has a negative control
-#                      (sdk.compile.*.control): the same test against a copy
-#                      of the headers mutated back to the defect it guards
-#                      against must fail to compile, so a test that cannot
-#                      fail shows up.
+#                      SDK's headers (and libvdi.h with them, C++ and C).
+#                      Each has a negative control (sdk.compile.*.control):
+#                      the same test against a copy of the headers mutated
+#                      back to the defect it guards against must fail to
+#                      compile, with that defect's error, so a test that
+#                      cannot fail shows up.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -110,12 +111,15 @@ first_error() { grep -m1 -E 'error' "$1" | sed 's|^.*/||; s/#//g' | cut -c1-150;
 
 # Each test: a program (its body in $TMP/NAME.cc) built against a header
 # directory; against include/ (with sqlvdi/ on the path, as the README says)
-# it must compile, against the control's mutated copy it must not.
-#   ctest NAME "MUTATION" [CXX flags...]
+# it must compile, against the control's mutated copy it must not, and for
+# the reason the test is about: the compiler's output must match EXPECT (an
+# extended regex), so a mutation that breaks the headers some other way, or
+# a build that fails for want of a file, does not pass for a control.
+#   ctest NAME "MUTATION" "EXPECT" [CXX flags...]
 # MUTATION is a shell command run in the copied include/ directory.
 ctest() {
-	local name=$1 mutation=$2 log=$TMP/$1.log
-	shift 2
+	local name=$1 mutation=$2 expect=$3 log=$TMP/$1.log
+	shift 3
 	rm -rf "$TMP/inc"
 	cp -r "$ROOT/include" "$TMP/inc"
 	if $CXX $CXXFLAGS -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$@" "$TMP/$name.cc" >"$log" 2>&1; then
@@ -124,8 +128,12 @@ ctest() {
 		nok "sdk.compile.$name"; diag "$(head -n 20 "$log")"
 	fi
 	if (cd "$TMP/inc" && eval "$mutation") >"$log" 2>&1 &&
-	   ! $CXX $CXXFLAGS -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$@" "$TMP/$name.cc" >>"$log" 2>&1; then
+	   ! $CXX $CXXFLAGS -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$@" "$TMP/$name.cc" >>"$log" 2>&1 &&
+	   grep -qE "$expect" "$log"; then
 		ok "sdk.compile.$name.control" "$(first_error "$log")"
+	elif grep -q error "$log"; then
+		nok "sdk.compile.$name.control" "fails, but not with /$expect/"
+		diag "$(head -n 20 "$log")"
 	else
 		nok "sdk.compile.$name.control" "compiles against the mutated headers: the test cannot fail"
 		diag "$(head -n 20 "$log")"
@@ -152,7 +160,8 @@ static_assert(VD_E_NOTOPEN == VD_ERROR(2) && VD_E_TIMEOUT == VD_ERROR(3) &&
 static_assert(sizeof(VD_E_ABORT) == sizeof(int), "codes are int");
 int main() { return 0; }
 EOF
-ctest vdierror "sed -i '/define MAKE_HRESULT/,+1d; s/VD_ERROR(code)[[:space:]]*MAKE_HRESULT(1, 0x77, code)/VD_ERROR(code) ((int)(0x80770000U | (code)))/' sqlvdi/vdierror.h"
+ctest vdierror "sed -i '/define MAKE_HRESULT/,+1d; s/VD_ERROR(code)[[:space:]]*MAKE_HRESULT(1, 0x77, code)/VD_ERROR(code) ((int)(0x80770000U | (code)))/' sqlvdi/vdierror.h" \
+	'MAKE_HRESULT and VD_ERROR must be defined'
 
 # 2. vdi.h brings only what the SDK's brings: a client may define NOERROR,
 #    INFINITE and other Win32 names itself.
@@ -167,7 +176,8 @@ const long ERROR_IO_DEVICE = 1117;
 int main() { return (int)(NOERROR + INFINITE + 1 + ERROR_INVALID_HANDLE - 6 +
 			  ERROR_END_OF_MEDIA - 1100 + ERROR_IO_DEVICE - 1117); }
 EOF
-ctest own_names "sed -i 's|^#include <time.h>|&\n#include \"../libvdi.h\"|' sqlvdi/vdi.h"
+ctest own_names "sed -i 's|^#include <time.h>|&\n#include \"../libvdi.h\"|' sqlvdi/vdi.h" \
+	'libvdi\.h:[0-9]+:[0-9]+: error'
 
 # 3. vdi.h and vdierror.h alone, copied into a project's tree, build (also
 #    as C++98), and link with -lvdi.
@@ -191,7 +201,11 @@ copied() {
 if copied "$ROOT/include"; then ok sdk.compile.copied; else nok sdk.compile.copied; diag "$(head -n 20 "$TMP/copied.log")"; fi
 rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
 sed -i 's|^#include <time.h>|&\n#include "../libvdi.h"|' "$TMP/inc/sqlvdi/vdi.h"
-if ! copied "$TMP/inc"; then ok sdk.compile.copied.control "$(first_error "$TMP/copied.log")"; else nok sdk.compile.copied.control "a relative include went unnoticed"; fi
+if ! copied "$TMP/inc" && grep -q 'libvdi\.h: No such file' "$TMP/copied.log"; then
+	ok sdk.compile.copied.control "$(first_error "$TMP/copied.log")"
+else
+	nok sdk.compile.copied.control "a relative include went unnoticed"; diag "$(head -n 20 "$TMP/copied.log")"
+fi
 
 # 4. ERROR_* are long (0L ...), with the SDK's values.
 cat > "$TMP/error_long.cc" <<'EOF'
@@ -211,7 +225,8 @@ static_assert(ERROR_SUCCESS == 0 && ERROR_ARENA_TRASHED == 7 &&
 	      ERROR_OPERATION_ABORTED == 995, "ERROR_* values");
 int main() { return 0; }
 EOF
-ctest error_long "sed -i 's/^\(#define ERROR_[A-Z_]*[[:space:]]*[0-9]*\)L$/\1/' sqlvdi/vdi.h"
+ctest error_long "sed -i 's/^\(#define ERROR_[A-Z_]*[[:space:]]*[0-9]*\)L$/\1/' sqlvdi/vdi.h" \
+	'ERROR_\* are long'
 
 # 5. enum VDFeatures has an unsigned underlying type: VDF_LatchStats is
 #    0x80000000.
@@ -224,7 +239,8 @@ static_assert(std::is_unsigned<std::underlying_type<VDFeatures>::type>::value,
 static_assert(VDF_LikeTape == 0x173 && VDF_LikeDisk == 0x200, "VDF_Like*");
 int main() { return 0; }
 EOF
-ctest latchstats "sed -i 's/VDF_LatchStats\([[:space:]]*\)= 0x80000000/VDF_LatchStats\1= (int)0x80000000/' sqlvdi/vdi.h"
+ctest latchstats "sed -i 's/VDF_LatchStats\([[:space:]]*\)= 0x80000000/VDF_LatchStats\1= (int)0x80000000/' sqlvdi/vdi.h" \
+	'VDFeatures|VDF_LatchStats'
 
 # 6. Copying and assignment compile, as with the SDK's classes.
 cat > "$TMP/copy.cc" <<'EOF'
@@ -240,7 +256,8 @@ int main()
 	return use(a) == 0;
 }
 EOF
-ctest copy "sed -i 's|^\tCVDS \*cvds;.*|&\n\tClientVirtualDeviceSet(const ClientVirtualDeviceSet \&);\n\tClientVirtualDeviceSet \&operator=(const ClientVirtualDeviceSet \&);|' sqlvdi/vdi.h"
+ctest copy "sed -i 's|^\tCVDS \*cvds;.*|&\n\tClientVirtualDeviceSet(const ClientVirtualDeviceSet \&);\n\tClientVirtualDeviceSet \&operator=(const ClientVirtualDeviceSet \&);|' sqlvdi/vdi.h" \
+	'private within this context'
 
 # 7. libvdi.h with the SDK's headers in one file, either order: no warning.
 cat > "$TMP/mixed.cc" <<'EOF'
@@ -255,10 +272,47 @@ cat > "$TMP/mixed_rev.cc" <<'EOF'
 #include <libvdi.h>
 int main() { VDConfig c = VDConfig(); return (int)c.features + (VD_E_ABORT == 0) + NOERROR; }
 EOF
-ctest mixed "sed -i 's/^#define ERROR_SUCCESS\([[:space:]]*\)0L/#define ERROR_SUCCESS\10/' libvdi.h"
-ctest mixed_rev "sed -i 's/^#define VD_E_ABORT\([[:space:]]*\)VD_ERROR(4)/#define VD_E_ABORT\1((int)0x80770004U)/' libvdi.h"
+ctest mixed "sed -i 's/^#define ERROR_SUCCESS\([[:space:]]*\)0L/#define ERROR_SUCCESS\10/' libvdi.h" \
+	'"ERROR_SUCCESS" redefined'
+ctest mixed_rev "sed -i 's/^#define VD_E_ABORT\([[:space:]]*\)VD_ERROR(4)/#define VD_E_ABORT\1((int)0x80770004U)/' libvdi.h" \
+	'"VD_E_ABORT" redefined'
 
-# 8. The SDK test's client part uses nothing the SDK lacks: it poisons
+# 8. The same in C, vdi.h first: the shared guard leaves C's typedef names
+#    (VDConfig, ...) to libvdi.h all the same.  The control puts them back
+#    under the guard.
+cat > "$TMP/mixed_c.c" <<'EOF'
+#include <vdi.h>
+#include <libvdi.h>
+#include <vdierror.h>
+int main(void)
+{
+	VDConfig c = { 0 };
+	VDC_Command *x = 0;
+	VDS_Command *y = 0;
+
+	return (int)c.features + (x != 0) + (y != 0) + (VDF_LatchStats == 0) +
+	       (VD_E_ABORT == 0);
+}
+EOF
+CFLAGS_C=(-std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only)
+rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
+if "${CC:-gcc}" "${CFLAGS_C[@]}" -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
+	ok sdk.compile.mixed_c
+else
+	nok sdk.compile.mixed_c; diag "$(head -n 20 "$TMP/mixed_c.log")"
+fi
+sed -i -e '/^typedef struct VD[A-Za-z_]* VD[A-Za-z_]*;$/d' \
+	-e 's|^#endif /\* LIBVDI_VDI_TYPES_DEFINED \*/|typedef struct VDConfig VDConfig;\ntypedef struct VDC_Command VDC_Command;\ntypedef struct VDS_Command VDS_Command;\n&|' \
+	"$TMP/inc/libvdi.h"
+if ! "${CC:-gcc}" "${CFLAGS_C[@]}" -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1 &&
+   grep -q 'unknown type name' "$TMP/mixed_c.log"; then
+	ok sdk.compile.mixed_c.control "$(first_error "$TMP/mixed_c.log")"
+else
+	nok sdk.compile.mixed_c.control "typedefs under the guard went unnoticed"
+	diag "$(head -n 20 "$TMP/mixed_c.log")"
+fi
+
+# 9. The SDK test's client part uses nothing the SDK lacks: it poisons
 #    NOERROR and INFINITE; the control uses one after the poison.
 T=$ROOT/selftests/libvdi/lib_sdk_test.cc
 KSFT=$B/ksrc/tools/testing/selftests
@@ -271,10 +325,12 @@ else
 	nok sdk.compile.sdk_test; diag "$(head -n 20 "$TMP/t.log")"
 fi
 sed 's/^TEST_HARNESS_MAIN/static long uses_infinite = INFINITE;\n&/' "$T" > "$TMP/lib_sdk_test.cc"
-if ! $CXX "${sdk_test_flags[@]}" "$TMP/lib_sdk_test.cc" >"$TMP/t.log" 2>&1; then
+if ! $CXX "${sdk_test_flags[@]}" "$TMP/lib_sdk_test.cc" >"$TMP/t.log" 2>&1 &&
+   grep -q 'poisoned "INFINITE"' "$TMP/t.log"; then
 	ok sdk.compile.sdk_test.control "$(first_error "$TMP/t.log")"
 else
-	nok sdk.compile.sdk_test.control "INFINITE after the poison compiled"
+	nok sdk.compile.sdk_test.control "INFINITE after the poison compiled, or the build failed otherwise"
+	diag "$(head -n 20 "$TMP/t.log")"
 fi
 
 { echo "1..$N"; printf '%s\n' "${OUT[@]}"; } > "$TAP"

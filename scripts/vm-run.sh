@@ -6,7 +6,7 @@
 # the VM's console shows them) as it comes, and exit with its status.
 #
 # Env: VM_RUN_CMD (make vm-run's CMD)  FILES (host paths)  B (build dir)  TOOLS (programs for /bin)
-#      LIBVDI_SO  VM_TIMEOUT, VM_MEM, VM_SMP (scripts/boot.sh)
+#      LIBVDI_SO  LIBSQLVDI_SO  VM_TIMEOUT, VM_MEM, VM_SMP (scripts/boot.sh)
 # The log is $B/vm-run/vm-KVER.log, the status also in $B/vm-run/rc.
 # Exit: the command's status; 1 (with a message) if the VM did not get to
 # the end of it - a panic, a hang, VM_TIMEOUT.
@@ -24,10 +24,13 @@ for f in ${FILES:-}; do
 done
 
 # Staged under build/vm-run/, so it never disturbs the tests' initramfs;
-# libvdi.so.1 is copied there for initramfs.sh to find it in "its" $B.
+# our libraries are copied there for initramfs.sh to find them in "its" $B
+# (it resolves each program's libraries with LD_LIBRARY_PATH=$B): libvdi.so.1
+# for the tools and programs built with -lvdi, libsqlvdi.so for a binary of
+# FILES built against the SQL Server VDI SDK.
 mkdir -p "$RB"
 rm -f "$RB/rc" "$LOG"
-cp "${LIBVDI_SO:?}" "$RB/"
+cp "${LIBVDI_SO:?}" "${LIBSQLVDI_SO:?}" "$RB/"
 B=$RB EXTRA_BINS="${TOOLS:-}" EXTRA_FILES="${FILES:-}" VM_RUN_CMD=$VM_RUN_CMD \
 	"$ROOT/scripts/initramfs.sh" "$KVER" "$KO" "$RB/initramfs-$KVER.cpio.gz" >/dev/null ||
 	exit 1

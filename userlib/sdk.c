@@ -38,16 +38,46 @@ struct vdi_sdk_slot {
 	unsigned int next_free;		/* free list, index + 1 */
 };
 
-/* A handle: generation above VDI_SDK_INDEX_BITS, index + 1 below (never 0). */
+/*
+ * A handle: generation above VDI_SDK_INDEX_BITS, index + 1 below (never 0).
+ * The table never outgrows the index field: with a 32-bit uintptr_t that
+ * is 16 bits, and a larger index would run into the generation.
+ */
 #define VDI_SDK_INDEX_BITS	(sizeof(uintptr_t) * 4)
 #define VDI_SDK_INDEX_MASK	(((uintptr_t)1 << VDI_SDK_INDEX_BITS) - 1)
 #define VDI_SDK_GEN_MASK	((uintptr_t)-1 >> VDI_SDK_INDEX_BITS)
-#define VDI_SDK_MAX_SLOTS	(1U << 20)
+#define VDI_SDK_MAX_SLOTS	((unsigned int)(VDI_SDK_INDEX_MASK < (1U << 20) ? \
+				 VDI_SDK_INDEX_MASK : (1U << 20)))
+_Static_assert(VDI_SDK_MAX_SLOTS <= VDI_SDK_INDEX_MASK,
+	       "a slot's index + 1 fits the handle's index field");
 
 static pthread_mutex_t vdi_sdk_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vdi_sdk_slot *vdi_sdk_slots;
 static unsigned int vdi_sdk_nslots;
 static unsigned int vdi_sdk_free_head;	/* index + 1, 0: none */
+
+/*
+ * fork(): the lock is held across it, so the child finds it free and the
+ * table whole.  Otherwise a child forked while another thread was in a
+ * lookup would wait forever in its first SDK call - a set's destructor at
+ * its exit, say - for a thread it does not have.  Installed with the first
+ * set: no handle, no lookup before.
+ */
+static void vdi_sdk_fork_lock(void)
+{
+	pthread_mutex_lock(&vdi_sdk_lock);
+}
+
+static void vdi_sdk_fork_unlock(void)
+{
+	pthread_mutex_unlock(&vdi_sdk_lock);
+}
+
+static void vdi_sdk_atfork_install(void)
+{
+	pthread_atfork(vdi_sdk_fork_lock, vdi_sdk_fork_unlock,
+		       vdi_sdk_fork_unlock);
+}
 
 static uintptr_t vdi_sdk_handle(unsigned int i)
 {
@@ -146,10 +176,13 @@ static int vdi_sdk_dev_of(uintptr_t h, vdi_client_device **dev,
 
 VDI_EXPORT uintptr_t vdi_sdk_set_new(void)
 {
-	vdi_client_set *set = vdi_client_set_new();
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+	vdi_client_set *set;
 	uintptr_t h = 0;
 	int i;
 
+	pthread_once(&atfork_once, vdi_sdk_atfork_install);
+	set = vdi_client_set_new();
 	if (!set)
 		return 0;
 	pthread_mutex_lock(&vdi_sdk_lock);
@@ -216,9 +249,12 @@ VDI_EXPORT void vdi_sdk_set_free(uintptr_t h)
 }
 
 /*
- * The process umask, without changing it if we can: umask() both reads and
- * sets it, process-wide, so another thread creating a file meanwhile would
- * get the wrong mode.  /proc/self/status says "Umask:" since Linux 4.7.
+ * The calling thread's umask (the process's, unless the thread has its own
+ * filesystem context: unshare(CLONE_FS)), the one its own files get, without
+ * changing it if we can: umask() both reads and sets it, so another thread
+ * creating a file meanwhile would get the wrong mode.  The status file says
+ * "Umask:" since Linux 4.7; /proc/thread-self is the calling thread's
+ * (/proc/self is the main thread's), since Linux 3.17.
  */
 static mode_t vdi_sdk_umask(void)
 {
@@ -226,7 +262,7 @@ static mode_t vdi_sdk_umask(void)
 	unsigned int m;
 	mode_t old;
 	bool found = false;
-	FILE *f = fopen("/proc/self/status", "re");
+	FILE *f = fopen("/proc/thread-self/status", "re");
 
 	if (f) {
 		while (!found && fgets(line, sizeof(line), f))
@@ -242,7 +278,7 @@ static mode_t vdi_sdk_umask(void)
 
 /*
  * Create, with the access the SDK gives: the set's mode is 0666 less the
- * process umask, as the SDK's shared-memory files get (a client that sets
+ * calling thread's umask, as the SDK's shared-memory files get (a client that sets
  * umask(0) lets SQL Server's user in through group or other).  The engine
  * side still checks whose set it opens (vdi_server_open_ex).  A mode of 0
  * (umask 0666) is the module's default, 0600.

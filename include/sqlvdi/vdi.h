@@ -86,7 +86,11 @@ enum VDFeatures {
 	VDF_WriteMedia		= 0x10000,
 	VDF_ReadMedia		= 0x20000,
 	VDF_CompleteEnabled	= 0x40000,
+#ifdef __cplusplus
 	VDF_LatchStats		= 0x80000000,
+#else
+	VDF_LatchStats		= (int)0x80000000, /* C: as libvdi.h */
+#endif
 	VDF_LikePipe		= 0,
 	VDF_LikeTape		= 0x173,
 	VDF_LikeDisk		= 0x200

@@ -2,7 +2,7 @@
 /*
  * The SDK's access model through libvdi's SDK classes (include/sqlvdi):
  * ClientVirtualDeviceSet::Create gives the set the mode 0666 less the
- * process umask, as the SDK's shared-memory files get.  SQL Server runs as
+ * umask (the calling thread's), as the SDK's shared-memory files get.  SQL Server runs as
  * another user, so SDK clients call umask(0) (or rely on a shared group);
  * the engine's owner check (vdi_server_open_ex) applies all the same.
  *
@@ -11,6 +11,7 @@
  */
 #include "lib_test_util.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 
 #include "vdi.h"
@@ -57,7 +58,36 @@ struct access_case {
 	uid_t engine_uid;
 	gid_t engine_group;	/* a supplementary group of the engine */
 	int64_t owner;		/* vdi_server_open_ex's argument */
+	bool own_fs_thread;	/* Create in a thread with its own umask */
 };
+
+/*
+ * Create from a thread that has its own filesystem context (unshare
+ * CLONE_FS), so its own umask: that one applies, as it would to the files
+ * the thread creates, not the process's main thread's.
+ */
+struct thread_create {
+	const struct access_case *c;
+	ClientVirtualDeviceSet *vds;
+	char *name;
+	VDConfig *config;
+	int ret;
+	int umask_after;
+};
+
+static void *create_in_thread(void *arg)
+{
+	struct thread_create *t = (struct thread_create *)arg;
+
+	if (unshare(CLONE_FS)) {
+		t->ret = -errno;
+		return NULL;
+	}
+	umask(t->c->umask);
+	t->ret = t->vds->Create(t->name, t->config);
+	t->umask_after = (int)umask(0);
+	return NULL;
+}
 
 /* The SDK client: Create with the case's umask, answer, wait to be told. */
 static int sdk_client(struct lt_peer *self, void *arg)
@@ -76,9 +106,20 @@ static int sdk_client(struct lt_peer *self, void *arg)
 	config.deviceCount = 1;
 	vds = new ClientVirtualDeviceSet();
 	lt_msg_init(&m, 1);
-	m.ret = vds->Create(name, &config);
-	/* Reading the umask must not have changed it. */
-	m.a[0] = (int32_t)umask(0);
+	if (c->own_fs_thread) {
+		struct thread_create t = { c, vds, name, &config, -1, -1 };
+		pthread_t th;
+
+		umask(c->umask ^ 022);	/* the process's: not this one */
+		CKEQ(0, pthread_create(&th, NULL, create_in_thread, &t));
+		CKEQ(0, pthread_join(th, NULL));
+		m.ret = t.ret;
+		m.a[0] = t.umask_after;
+	} else {
+		m.ret = vds->Create(name, &config);
+		/* Reading the umask must not have changed it. */
+		m.a[0] = (int32_t)umask(0);
+	}
 	CK(lt_send(self, &m) == 0);
 	CK(lt_recv(self, &m, LT_RPC_MS) == 0);
 	delete vds;
@@ -231,6 +272,16 @@ ACC_TEST(umask_0666_gives_0600)
 	self->c.umask = 0666;
 	client_create(_metadata, self);
 	EXPECT_EQ(0600U, mode_seen(_metadata, self));
+	client_finish(_metadata, self);
+}
+
+/* The umask of the thread that calls Create, when it has its own. */
+ACC_TEST(umask_of_the_calling_thread)
+{
+	self->c.umask = 0;
+	self->c.own_fs_thread = true;
+	client_create(_metadata, self);
+	EXPECT_EQ(0666U, mode_seen(_metadata, self));
 	client_finish(_metadata, self);
 }
 

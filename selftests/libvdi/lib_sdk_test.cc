@@ -11,7 +11,8 @@
  * Then each method's codes, copies and assignment of the objects (stale
  * handles, no double free), and who deletes the device objects: before
  * Close, after it, or the set's destructor, through three Creates of one
- * set object.  The client code uses only what the SDK defines (NOERROR and
+ * set object, and a child forked while other threads are in calls.  The
+ * client code uses only what the SDK defines (NOERROR and
  * INFINITE are poisoned there).  This is the rebuild path (-lvdi, inline
  * methods); selftests/tools/sdk_binary_test.sh runs the binary path.
  */
@@ -589,6 +590,73 @@ TEST(sdk_device_ownership)
 	delete vds;
 	EXPECT_VD(VD_E_PROTOCOL, copy3.GetCommand(0, &cmd));
 	EXPECT_EQ(0, lt_peer_finish(&rs, 5000));
+}
+
+/* ------------------------------------------------------------------ */
+/* fork() while other threads are in calls                            */
+
+static int fork_stop;
+
+/* Calls that look their handle up, as fast as they come (VD_E_PROTOCOL:
+ * the set was never created). */
+static void *sdk_call_loop(void *arg)
+{
+	ClientVirtualDeviceSet *vds = (ClientVirtualDeviceSet *)arg;
+
+	while (!__atomic_load_n(&fork_stop, __ATOMIC_RELAXED))
+		vds->SignalAbort();
+	return NULL;
+}
+
+/*
+ * A child forked while other threads are in SDK calls destroys a set object
+ * (as a static one is at its exit): it must not wait for the table's lock,
+ * held at the fork by a thread the child does not have.  Each child gets
+ * 2 s; a race, so many forks.
+ */
+TEST(sdk_fork_child_not_locked_out)
+{
+	ClientVirtualDeviceSet *busy = new ClientVirtualDeviceSet();
+	pthread_t th[2];
+	int i, hung = 0, failed = 0;
+
+	__atomic_store_n(&fork_stop, 0, __ATOMIC_RELAXED);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, sdk_call_loop, busy));
+	for (i = 0; i < 300; i++) {
+		ClientVirtualDeviceSet *mine = new ClientVirtualDeviceSet();
+		int64_t end;
+		int st = 0;
+		pid_t pid, w;
+
+		pid = fork();
+		if (pid == 0) {
+			delete mine;
+			_exit(0);
+		}
+		if (pid < 0) {
+			failed++;
+			break;
+		}
+		end = lt_now_ms() + 2000;
+		while ((w = waitpid(pid, &st, WNOHANG)) == 0 &&
+		       lt_now_ms() < end)
+			usleep(1000);
+		if (w == 0) {
+			hung++;
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		} else if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			failed++;
+		}
+		delete mine;
+	}
+	__atomic_store_n(&fork_stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	delete busy;
+	EXPECT_EQ(0, hung);
+	EXPECT_EQ(0, failed);
 }
 
 TEST_HARNESS_MAIN
