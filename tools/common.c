@@ -439,9 +439,14 @@ int out_open(struct out_file *o, const char *path, int flags,
 		msg("no memory");
 		return -1;
 	}
-	o->fd = open(o->partial, flags | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* never through a symlink planted where our scratch file goes: its
+	 * target would be truncated, and the link renamed over PATH */
+	o->fd = open(o->partial, flags | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		     O_CLOEXEC, 0644);
 	if (o->fd < 0) {
-		say_out(who, o->partial, strerror(errno));
+		say_out(who, o->partial, errno == ELOOP ?
+			"is a symbolic link: refusing to write through it" :
+			strerror(errno));
 		free(o->partial);
 		o->partial = NULL;
 		return -1;
@@ -465,8 +470,10 @@ int out_commit(struct out_file *o)
 {
 	if (!o->partial)
 		return 0;
-	if (rename(o->partial, o->path) < 0)
+	if (rename(o->partial, o->path) < 0) {
+		o->complete = true;
 		return errno;
+	}
 	sync_dir(o->path);
 	free(o->partial);
 	o->partial = NULL;
@@ -477,7 +484,7 @@ bool out_drop(struct out_file *o, bool keep)
 {
 	if (!o->partial)
 		return false;
-	if (!keep)
+	if (!keep && !o->complete)
 		unlink(o->partial);
 	return true;
 }

@@ -146,6 +146,8 @@ struct out_file {
 	char *partial;		/* PATH.partial while written, or NULL */
 	int fd;
 	bool unsyncable;	/* in place on what fsync() cannot sync */
+	bool complete;		/* PATH.partial holds all, synced; only the
+				 * rename failed: out_drop() keeps it */
 };
 /*
  * Open @path for writing.  @flags: O_WRONLY, or O_RDWR to read a .partial
@@ -162,9 +164,11 @@ const char *out_name(const struct out_file *o);
  * 0 or an errno. */
 int out_sync(struct out_file *o);
 /* The stream is complete and synced: rename PATH.partial to PATH and sync
- * the directory; nothing in place.  0 or an errno. */
+ * the directory; nothing in place.  0 or an errno (then PATH.partial is
+ * marked complete: out_drop() will not remove it). */
 int out_commit(struct out_file *o);
-/* It failed: remove PATH.partial, unless @keep.  True if there was one. */
+/* It failed: remove PATH.partial, unless @keep or it is complete (only its
+ * rename failed).  True if there was one. */
 bool out_drop(struct out_file *o, bool keep);
 
 #endif /* VDI_TOOLS_COMMON_H */

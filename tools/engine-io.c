@@ -191,7 +191,7 @@ int finish_output(void)
 	return ret;
 }
 
-void cleanup_io(bool failed)
+bool cleanup_io(bool failed)
 {
 	int err;
 
@@ -201,11 +201,17 @@ void cleanup_io(bool failed)
 			;
 		io.tar = 0;
 	}
-	if (!io.out.partial)
-		return;
+	if (!io.out.partial) {	/* stdout, tar, or a device / FIFO in place */
+		if (failed && io.out.path && io.n)
+			msg("the data written to %s is INCOMPLETE", io.out.path);
+		return failed;
+	}
 	if (!failed && (err = out_commit(&io.out))) {
-		msg("renaming %s: %s", io.out.partial, strerror(err));
-		failed = true;
+		/* the data is all there and checked: keep it, say where */
+		msg("renaming %s to %s: %s: %s is COMPLETE, kept under that name",
+		    io.out.partial, io.out.path, strerror(err),
+		    io.out.partial);
+		return true;
 	}
 	if (failed) {
 		if (opt.keep_partial)
@@ -213,4 +219,5 @@ void cleanup_io(bool failed)
 			    io.out.partial);
 		out_drop(&io.out, opt.keep_partial);
 	}
+	return failed;
 }

@@ -299,7 +299,7 @@ out:
 		    opt.op == BACKUP ? "backup" : "restore",
 		    say_moved(moved, sizeof(moved)));
 	close_set(failed && !ended);
-	cleanup_io(failed);
+	failed = cleanup_io(failed);
 	sql_end(failed, now_s() - t0);
 	if (failed)
 		return EXIT_FAIL;

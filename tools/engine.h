@@ -192,7 +192,7 @@ int write_output(const uint8_t *p, size_t len);
 /* All data written: make it durable (file) or let tar finish; 0 or -1. */
 int finish_output(void);
 /* Stop tar; rename FILE.partial into place or (@failed) remove it. */
-void cleanup_io(bool failed);
+bool cleanup_io(bool failed);	/* true: failed (now) */
 
 /* ---- the sql subcommand (engine-sql.c) ---- */
 /* "vdi-engine sql ... STATEMENT": parse it into opt (argv[1] is "sql"). */

@@ -67,6 +67,7 @@ struct device {
 	uint64_t cur;		/* disk-like: GetPosition's byte offset */
 	struct tape tape;	/* tape-like: marks and position */
 	bool completed;		/* VDC_Complete came (VDF_CompleteEnabled) */
+	bool committed;		/* backup: its file is complete, in place */
 	uint64_t bytes;		/* moved, for progress (atomic) */
 	/* what moved, for the summary after an abort */
 	uint64_t ncmds;		/* commands completed with success */
@@ -953,6 +954,8 @@ static int commit_files(void)
 		if (err) {
 			msg("%s: %s", out_name(&d->out), strerror(err));
 			ret = -1;
+		} else {
+			d->committed = true;
 		}
 	}
 	return ret;
@@ -965,12 +968,16 @@ static void drop_partials(void)
 	for (i = 0; i < opt.ndev; i++) {
 		struct device *d = &devs[i];
 
-		if (opt.op == BACKUP && d->pos && !d->out.partial)
+		if (opt.op == BACKUP && d->pos && !d->out.partial &&
+		    !d->committed)
 			msg("the data written to %s is INCOMPLETE",
 			    d->stdio ? "stdout" : d->out.path);
 		if (!d->out.partial)
 			continue;
-		if (opt.keep_partial)
+		if (d->out.complete)	/* only its rename failed */
+			msg("kept %s: it is COMPLETE (renaming it to %s failed)",
+			    d->out.partial, d->out.path);
+		else if (opt.keep_partial)
 			msg("kept %s: it is INCOMPLETE", d->out.partial);
 		else
 			verbose("removed the incomplete %s", d->out.partial);

@@ -171,6 +171,70 @@ engine_output_dir() {
 	[ -d out ] && [ ! -e out.partial ] || { say "out changed or out.partial made"; ls -l; return 1; }
 }
 
+# the last step fails: DIR/FILE became a non-empty directory while the data
+# came in, so renaming FILE.partial over it fails.  The data in FILE.partial
+# is complete and synced: it must be kept and said so, not removed.
+client_rename_fails() {
+	mkfifo src
+	run_to "$TO" vdi-client backup -t 20 -o rf.bin rf 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 -i src rf 2> eb.err &
+	epid=$!
+	(vdi-gen 1M 2> /dev/null
+	 i=0
+	 while [ ! -e looked ] && [ $i -lt $((TO * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	 done) > src &
+	size_at_least rf.bin.partial 1 20 || { touch looked; say "no rf.bin.partial"; show cb.err; return 1; }
+	mkdir rf.bin && touch rf.bin/in-the-way
+	touch looked
+	wait $epid
+	wait $cpid
+	expect_rc 1 $? "client backup" || { show cb.err; return 1; }
+	expect_msg cb.err 'rf.bin.partial.*complete' || return 1
+	# header (64 KiB) + 1 MiB + padding and trailer (64 KiB blocks)
+	size_at_least rf.bin.partial $((65536 + 1048576 + 65536)) 1 ||
+		{ say "rf.bin.partial removed or short"; ls -l; show cb.err; return 1; }
+}
+
+# the same for the engine's restore -o FILE.  The engine opens its output
+# before it looks for the set: FILE becomes a directory in its way before
+# the client (and so the data) comes.
+engine_rename_fails() {
+	run_to "$TO" vdi-client backup -t 20 erf 2> cb.err &
+	cpid=$!
+	run_to "$TO" vdi-engine backup -t 20 --generate 1M erf 2> eb.err
+	erc=$?
+	wait $cpid
+	expect_rc 0 $erc "engine backup" || { show eb.err; show cb.err; return 1; }
+	run_to "$TO" vdi-engine restore -t 20 -o res.bin erf 2> er.err &
+	epid=$!
+	size_at_least res.bin.partial 0 20 || { say "no res.bin.partial"; show er.err; return 1; }
+	mkdir res.bin && touch res.bin/in-the-way
+	run_to "$TO" vdi-client restore -t 20 erf 2> cr.err &
+	cpid=$!
+	wait $epid
+	erc=$?
+	wait $cpid
+	expect_rc 1 $erc "engine restore" || { show er.err; return 1; }
+	expect_msg er.err 'res.bin.partial.*complete' || return 1
+	[ "$(stat -c %s res.bin.partial 2>/dev/null)" = 1048576 ] ||
+		{ say "res.bin.partial removed or not 1 MiB"; ls -l; show er.err; return 1; }
+}
+
+# FILE.partial is a symlink (planted, or left by someone else): refused,
+# and what it points to is not truncated or written
+client_partial_symlink() {
+	echo precious > target
+	ln -s target ps.bin.partial
+	run_to "$TO" vdi-client backup -t 5 -o ps.bin ps 2> cb.err
+	expect_rc 1 $? "client backup" || { show cb.err; return 1; }
+	expect_msg cb.err 'ps.bin.partial.*symbolic link' || return 1
+	[ "$(cat target)" = precious ] || { say "the link's target was written"; return 1; }
+	[ ! -e ps.bin ] || { say "ps.bin made"; return 1; }
+}
+
 t "client backup -o /dev/null: written in place, node kept" client_devnull
 t "engine restore -o /dev/null: written in place, node kept" engine_devnull
 t "client backup -d DIR with DIR/<device>.vdi a FIFO: the reader gets it" client_fifo
@@ -178,4 +242,7 @@ t "engine restore -o FIFO: the reader gets the data" engine_fifo
 t "a regular file is still FILE.partial until the end" client_regular
 t "engine restore -o a symlink to /dev/null: in place, the link kept" engine_symlink_devnull
 t "engine restore -o DIR: refused at once, nothing made" engine_output_dir
+t "client: the rename fails at the end: the complete FILE.partial is kept" client_rename_fails
+t "engine: the rename fails at the end: the complete FILE.partial is kept" engine_rename_fails
+t "FILE.partial a symlink: refused, its target untouched" client_partial_symlink
 finish
