@@ -100,6 +100,16 @@ if [ "$RIG_MODE" = run ]; then
 			echo $? > /tmp/vm-run.rc
 		} 2>&1 | cat
 		rc=$(cat /tmp/vm-run.rc)
+		# a kernel report (a WARN of the module...) fails the run, as
+		# in the tests, even when the command itself succeeded
+		BAD_RUN='BUG:|WARNING:|Oops|general protection|Call Trace|KASAN|UBSAN|lockdep|possible circular|INFO: task .* blocked|soft lockup|rcu.*stall|refcount_t:|corruption|Kernel panic'
+		TAINT1=$(cat /proc/sys/kernel/tainted)
+		if dmesg | sed -n '/vdi-rig: tests start/,$p' | grep -qE "$BAD_RUN" ||
+		   [ $(( (TAINT1 & ~TAINT0) & (32 | 128 | 512 | 16384) )) -ne 0 ]; then
+			echo "vm-run: the kernel reported problems (taint $TAINT0 -> $TAINT1):"
+			dmesg | sed -n '/vdi-rig: tests start/,$p' | grep -E -A20 "$BAD_RUN" | head -n 60
+			[ "$rc" = 0 ] && rc=1
+		fi
 	else
 		echo "vm-run: the module did not load: the command was not run"
 		comment < /tmp/insmod.out

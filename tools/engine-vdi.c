@@ -58,6 +58,9 @@ const char *say_moved(char *buf, size_t len)
 	pthread_mutex_unlock(&V.lock);
 	if (!cmds)
 		snprintf(buf, len, "before any command completed");
+	else if (!bytes)	/* no data moved yet: no position to give */
+		snprintf(buf, len, "after %" PRIu64 " command%s, no data",
+			 cmds, cmds == 1 ? "" : "s");
 	else
 		snprintf(buf, len, "after %" PRIu64 " command%s, %" PRIu64
 			 " bytes, last position %" PRId64 "%s%s%s", cmds,
