@@ -317,6 +317,7 @@ static int open_tape(struct device *d)
 
 static int open_files(void)
 {
+	struct stat st;
 	char who[160];
 	unsigned int i;
 
@@ -329,6 +330,14 @@ static int open_files(void)
 			d->fd = opt.op == BACKUP ? STDOUT_FILENO : STDIN_FILENO;
 			if (opt.op == BACKUP && isatty(d->fd)) {
 				msg("refusing to write a backup to a terminal");
+				return -1;
+			}
+			/* --tape takes no stdin: a tape file there is one
+			 * restored in the wrong mode, as from -i FILE */
+			if (opt.op == RESTORE && tape_file_is_tape(d->fd)) {
+				msg("device '%s': standard input holds a "
+				    "tape-like backup (with filemarks): restore "
+				    "it with --tape -i FILE", d->name);
 				return -1;
 			}
 			continue;
@@ -348,6 +357,16 @@ static int open_files(void)
 			if (open_tape(d) < 0)
 				return -1;
 			continue;
+		}
+		/* a tape's mark index and footer go at the file's end (and
+		 * the file is cut there): a device or FIFO, written in place,
+		 * has no end a restore could find them at */
+		if (opt.tape && stat(d->path, &st) == 0 &&
+		    !S_ISREG(st.st_mode)) {
+			msg("device '%s': %s is not a regular file: --tape "
+			    "keeps its mark index at the end of a file",
+			    d->name, d->path);
+			return -1;
 		}
 		/* O_RDWR: a stream written out of order is read back for
 		 * its checksum */

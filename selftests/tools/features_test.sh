@@ -90,6 +90,10 @@ tape_mismatch() {
 	expect_fail $? "pipe restore of a tape file" || return 1
 	expect_msg cr.err "holds a tape-like backup .*restore it with --tape" ||
 		return 1
+	# ... also through stdin, which --tape does not take
+	run_to "$TO" vdi-client restore -i - -t 5 tm < tm.vdi 2> cr.err
+	expect_fail $? "pipe restore of a tape file from stdin" || return 1
+	expect_msg cr.err "standard input holds a tape-like backup" || return 1
 	run_to "$TO" vdi-client backup -t 20 pm 2> cb.err &
 	cpid=$!
 	run_to "$TO" vdi-engine backup -t 20 -i src pm 2> eb.err || { show eb.err; return 1; }
@@ -103,6 +107,18 @@ tape_mismatch() {
 	run_to "$TO" vdi-client restore --tape -t 5 tm 2> cr.err
 	expect_fail $? "restore of a damaged tape file" || return 1
 	expect_msg cr.err "mark index is damaged" || return 1
+}
+
+# a tape's mark index goes at its file's end: no tape onto a device or
+# FIFO (written in place), refused before the engine moves anything
+tape_in_place() {
+	run_to "$TO" vdi-client backup --tape -o /dev/null -t 5 tn 2> cb.err
+	expect_fail $? "a tape backup onto /dev/null" || return 1
+	expect_msg cb.err "/dev/null is not a regular file: --tape" || return 1
+	mkfifo tf.vdi
+	run_to "$TO" vdi-client backup --tape -t 5 tf 2> cb.err
+	expect_fail $? "a tape backup onto a FIFO" || return 1
+	expect_msg cb.err "tf.vdi is not a regular file" || return 1
 }
 
 # VDC_Complete: asked for by default and granted by the engine (backups);
@@ -135,6 +151,7 @@ t "features: tape, 3 devices, 512-byte blocks, 64K transfers" tape_three
 t "features: tape, empty stream, 2 devices" tape_empty
 t "features: tape and pipe files are not mixed up; a damaged index" \
 	tape_mismatch
+t "features: no tape onto a device or FIFO" tape_in_place
 t "features: VDC_Complete asked for and granted" complete_on
 t "features: --no-complete" complete_off
 t "features: disk, 2 devices, VDC_Complete" disk_complete
