@@ -16,6 +16,7 @@
 #include <libvdi.h>
 
 #include "client-tape.h"
+#include "common.h"
 
 static int n, failed;
 
@@ -57,6 +58,85 @@ static uint32_t rd(struct tape *t, int fd, size_t len, size_t *got, int *c)
 	code = tape_read(t, fd, buf, len, got, &err);
 	*c = buf[0];
 	return code;
+}
+
+/*
+ * A hostile tape file in @fd: @len bytes of data, the @nidx index entries
+ * @idx, and a footer that claims @marks marks, with a checksum that is
+ * right for what it claims (so only the bounds checks can refuse it).
+ */
+static void forge(int fd, uint64_t len, const uint64_t *idx, size_t nidx,
+		  uint64_t marks)
+{
+	uint8_t f[TAPE_FOOTER], e[8];
+	struct mx64 m;
+	size_t i;
+
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)len) < 0)
+		perror("ftruncate");
+	memcpy(f, TAPE_MAGIC, 8);
+	put_le64(f + 8, len);
+	put_le64(f + 16, marks);
+	mx64_init(&m);
+	mx64_update(&m, f + 8, 16);
+	for (i = 0; i < nidx; i++) {
+		put_le64(e, idx[i]);
+		mx64_update(&m, e, 8);
+		if (pwrite(fd, e, 8, (off_t)(len + i * 8)) != 8)
+			perror("pwrite");
+	}
+	put_le64(f + 24, mx64_final(&m));
+	if (pwrite(fd, f, sizeof(f), (off_t)(len + nidx * 8)) !=
+	    (ssize_t)sizeof(f))
+		perror("pwrite");
+}
+
+/* tape_load of what forge() wrote: its result, and @want in the reason */
+static void refuse(int fd, const char *want, const char *what)
+{
+	struct tape u;
+	char why[256] = "";
+	int rc;
+
+	tape_init(&u, 512);
+	rc = tape_load(&u, fd, why, sizeof(why));
+	EQ(rc, -1, what);
+	EQ(strstr(why, want) != NULL, 1, "... said so");
+	tape_free(&u);
+}
+
+static void hostile(int fd)
+{
+	uint64_t m[3] = { 100, 50, 200 };
+	struct tape u;
+	char why[256];
+
+	forge(fd, 300, m, 1, 1);
+	tape_init(&u, 512);
+	EQ(tape_load(&u, fd, why, sizeof(why)), 0, "forged: a sound file loads");
+	tape_free(&u);
+	/* a count whose n * 8 wraps to the one entry's 8 bytes (else an
+	 * 8-byte index would be walked 2^61 times), or just does not fit */
+	forge(fd, 300, m, 1, (1ULL << 61) + 1);
+	refuse(fd, "footer is damaged", "a huge mark count");
+	forge(fd, 300, m, 1, 2);
+	refuse(fd, "footer is damaged", "one mark more than the index holds");
+	/* a data length past the file */
+	forge(fd, 300, m, 0, 0);
+	if (pwrite(fd, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8,
+		   300 + 8) != 8)
+		perror("pwrite");
+	refuse(fd, "footer is damaged", "a data length past the file");
+	/* checksums right, marks wrong */
+	forge(fd, 300, m, 2, 2);
+	refuse(fd, "out of order", "marks out of order");
+	m[0] = 301;
+	forge(fd, 300, m, 1, 1);
+	refuse(fd, "out of order", "a mark past the data");
+	/* too short for a footer */
+	if (ftruncate(fd, TAPE_FOOTER - 1) < 0)
+		perror("ftruncate");
+	refuse(fd, "no tape footer", "a file shorter than a footer");
 }
 
 int main(void)
@@ -170,6 +250,7 @@ int main(void)
 	if (ftruncate(fd, 1000) < 0)
 		perror("ftruncate");
 	EQ(tape_file_is_tape(fd), 0, "a file without a footer");
+	hostile(fd);
 
 	tape_free(&t);
 	close(fd);
