@@ -21,7 +21,7 @@
 #   make clean       remove build/ (the kernel images are fetched again)
 #
 # Knobs: KVERS (kernels, default from scripts/kvers.sh), TEST_TIMEOUT (s per
-# test program, 120), VM_TIMEOUT (s per VM, 600), VM_JOBS (VMs at once in
+# test program, 120), VM_TIMEOUT (s per VM, 900), VM_JOBS (VMs at once in
 # make check, 2), VM_MEM, VM_SMP, VM_CPU, VM_APPEND (see scripts/boot.sh),
 # CHECKPATCH_IGNORE, CHECKPATCH_FILE_IGNORE, SELFTEST_* (selftest build).
 
@@ -64,7 +64,7 @@ CHECKPATCH_FILE_IGNORE ?= kmod/compat.h:LINUX_VERSION_CODE,CONSTANT_COMPARISON
 export CHECKPATCH_IGNORE CHECKPATCH_FILE_IGNORE
 
 TEST_TIMEOUT ?= 120
-VM_TIMEOUT   ?= 600
+VM_TIMEOUT   ?= 900
 # make check boots the kernels side by side: ~25% faster on 2 cores, but each
 # VM runs slower; VM_JOBS=1 if timing-sensitive tests get flaky
 VM_JOBS      ?= 2

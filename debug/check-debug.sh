@@ -18,7 +18,7 @@
 #
 # Results of steps 1-3 are TAP in $B/debug/build.tap (debug.kernel,
 # debug.module, debug.selftest.NAME when a test program is missing).
-# Env: B  DEBUG_VM_TIMEOUT (s, 1200)  DEBUG_TEST_TIMEOUT (s per test, 600)
+# Env: B  DEBUG_VM_TIMEOUT (s, 1800)  DEBUG_TEST_TIMEOUT (s per test, 600)
 #      DEBUG_VM_MEM (MiB, 1024)  DEBUG_STRESS (long)  FUZZ_SEED (random)
 #      DEBUG_APPEND (more kernel command line)
 set -uo pipefail
@@ -108,7 +108,7 @@ SEED=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 APPEND="kasan_multi_shot log_buf_len=16M VDI_STRESS=${DEBUG_STRESS:-long} VDI_FUZZ_SEED=$SEED ${DEBUG_APPEND:-}"
 echo "check-debug: booting $KVER ($APPEND); rerun the same fuzzing with FUZZ_SEED=$SEED"
 t0=$EPOCHREALTIME
-VM_TIMEOUT=${DEBUG_VM_TIMEOUT:-1200} VM_MEM=${DEBUG_VM_MEM:-1024} VM_SMP=2 \
+VM_TIMEOUT=${DEBUG_VM_TIMEOUT:-1800} VM_MEM=${DEBUG_VM_MEM:-1024} VM_SMP=2 \
 	VM_APPEND="$APPEND" "$S/boot.sh" "$KVER" "$DK/bzImage" "$D/initramfs.cpio.gz" "$D/vm-$KVER.log"
 VM_S=$(secs "$t0")
 summary

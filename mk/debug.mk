@@ -22,7 +22,7 @@
 #   make debug-shell     interactive debug VM, module loaded, tests in /tests
 #
 # Knobs: FUZZ_SEED (replay the fuzzer: the seed check-debug printed),
-# DEBUG_STRESS (long | short), DEBUG_VM_TIMEOUT (s, 1200), DEBUG_TEST_TIMEOUT
+# DEBUG_STRESS (long | short), DEBUG_VM_TIMEOUT (s, 1800), DEBUG_TEST_TIMEOUT
 # (s per test program, 600), DEBUG_VM_MEM (MiB, 1024), DEBUG_APPEND (more
 # kernel command line).  Logs: build/debug/vm-<release>.log, build.tap.
 #

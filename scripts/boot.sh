@@ -6,7 +6,7 @@
 # Exit 0 if qemu ended by itself (poweroff or panic), 1 on timeout/error;
 # whether the tests passed is for scripts/tap-summary.sh to say.
 #
-# Env: VM_TIMEOUT (s, 600)  VM_MEM (MiB, 1024)  VM_SMP (2)  VM_CPU (max)
+# Env: VM_TIMEOUT (s, 900)  VM_MEM (MiB, 1024)  VM_SMP (2)  VM_CPU (max)
 #      VM_APPEND (extra kernel command line)  VM_SHELL=1 (interactive)
 #
 # Command line: quiet keeps the console to errors.  No panic_on_warn and no
@@ -21,7 +21,7 @@ set -uo pipefail
 
 [ $# -eq 4 ] || { echo "usage: $0 KVER VMLINUZ INITRD LOG" >&2; exit 2; }
 KVER=$1 KERNEL=$2 INITRD=$3 LOG=$4
-VM_TIMEOUT=${VM_TIMEOUT:-600}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
 APPEND="console=ttyS0 quiet panic=-1 tsc=reliable printk.devkmsg=on ${VM_APPEND:-}"
 for f in "$KERNEL" "$INITRD"; do
 	[ -f "$f" ] || { echo "boot: $f missing" >&2; exit 1; }
