@@ -79,38 +79,55 @@ static uint64_t index_sum(const uint8_t *head16, const uint8_t *idx,
 	return mx64_final(&m);
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t at)
+/*
+ * All @len bytes at @at, or an errno: EIO when the file ends first (it
+ * shrank), ENOSPC when nothing more fits.  *@moved (may be NULL) gets how
+ * many did move.
+ */
+static int pread_all(int fd, void *buf, size_t len, uint64_t at,
+		     size_t *moved)
 {
 	size_t got = 0;
 	ssize_t n;
+	int err = 0;
 
 	while (got < len) {
 		n = pread(fd, (uint8_t *)buf + got, len - got,
 			  (off_t)(at + got));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return n < 0 ? errno : EIO;
+		if (n <= 0) {
+			err = n < 0 ? errno : EIO;
+			break;
+		}
 		got += (size_t)n;
 	}
-	return 0;
+	if (moved)
+		*moved = got;
+	return err;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t at)
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t at,
+		      size_t *moved)
 {
 	size_t done = 0;
 	ssize_t n;
+	int err = 0;
 
 	while (done < len) {
 		n = pwrite(fd, (const uint8_t *)buf + done, len - done,
 			   (off_t)(at + done));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return n < 0 ? errno : ENOSPC;
+		if (n <= 0) {
+			err = n < 0 ? errno : ENOSPC;
+			break;
+		}
 		done += (size_t)n;
 	}
-	return 0;
+	if (moved)
+		*moved = done;
+	return err;
 }
 
 bool tape_file_is_tape(int fd)
@@ -121,7 +138,8 @@ bool tape_file_is_tape(int fd)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size < (off_t)TAPE_FOOTER)
 		return false;
-	if (pread_all(fd, f, sizeof(f), (uint64_t)st.st_size - TAPE_FOOTER))
+	if (pread_all(fd, f, sizeof(f), (uint64_t)st.st_size - TAPE_FOOTER,
+		      NULL))
 		return false;
 	return !memcmp(f, TAPE_MAGIC, 8);
 }
@@ -143,7 +161,7 @@ int tape_load(struct tape *t, int fd, char *why, size_t whylen)
 			 "vdi-client --tape");
 		return -1;
 	}
-	err = pread_all(fd, f, sizeof(f), size - TAPE_FOOTER);
+	err = pread_all(fd, f, sizeof(f), size - TAPE_FOOTER, NULL);
 	if (err) {
 		snprintf(why, whylen, "%s", strerror(err));
 		return -1;
@@ -170,7 +188,7 @@ int tape_load(struct tape *t, int fd, char *why, size_t whylen)
 			snprintf(why, whylen, "no memory");
 			return -1;
 		}
-		err = pread_all(fd, idx, n * 8, len);
+		err = pread_all(fd, idx, n * 8, len, NULL);
 		if (err) {
 			free(idx);
 			snprintf(why, whylen, "%s", strerror(err));
@@ -220,9 +238,9 @@ int tape_save(const struct tape *t, int fd)
 	if (ftruncate(fd, (off_t)t->end) < 0)
 		err = errno;
 	else
-		err = pwrite_all(fd, idx, idxlen, t->end);
+		err = pwrite_all(fd, idx, idxlen, t->end, NULL);
 	if (!err)
-		err = pwrite_all(fd, f, sizeof(f), t->end + idxlen);
+		err = pwrite_all(fd, f, sizeof(f), t->end + idxlen, NULL);
 	free(idx);
 	return err;
 }
@@ -231,7 +249,6 @@ uint32_t tape_read(struct tape *t, int fd, uint8_t *buf, size_t len,
 		   size_t *done, int *err)
 {
 	uint64_t bound = seg_end(t, t->mk);
-	ssize_t n;
 
 	*done = 0;
 	*err = 0;
@@ -244,17 +261,7 @@ uint32_t tape_read(struct tape *t, int fd, uint8_t *buf, size_t len,
 	}
 	if (len > bound - t->off)	/* stop at the mark: a short read */
 		len = (size_t)(bound - t->off);
-	while (*done < len) {
-		n = pread(fd, buf + *done, len - *done,
-			  (off_t)(t->off + *done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*err = n < 0 ? errno : EIO;	/* the file shrank */
-			break;
-		}
-		*done += (size_t)n;
-	}
+	*err = pread_all(fd, buf, len, t->off, done);
 	t->off += *done;
 	return *err ? ERROR_IO_DEVICE : ERROR_SUCCESS;
 }
@@ -262,22 +269,8 @@ uint32_t tape_read(struct tape *t, int fd, uint8_t *buf, size_t len,
 uint32_t tape_write(struct tape *t, int fd, const uint8_t *buf, size_t len,
 		    size_t *done, int *err)
 {
-	ssize_t n;
-
-	*done = 0;
-	*err = 0;
 	cut_here(t);
-	while (*done < len) {
-		n = pwrite(fd, buf + *done, len - *done,
-			   (off_t)(t->off + *done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*err = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		*done += (size_t)n;
-	}
+	*err = pwrite_all(fd, buf, len, t->off, done);
 	t->off += *done;
 	t->end = t->off;
 	if (!*err)
