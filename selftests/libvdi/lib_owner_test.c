@@ -13,39 +13,6 @@
 #define VICTIM		1000	/* an unprivileged engine */
 
 /*
- * Children below drop to other uids: /dev/vdi is made 0666 for the test
- * (the rig may have made it 0600 or 0660 for a group) and put back after.
- */
-static mode_t node_mode_saved;
-
-static void node_open_to_all(void)
-{
-	struct stat st;
-
-	node_mode_saved = 0;
-	if (!stat("/dev/vdi", &st)) {
-		node_mode_saved = st.st_mode & 07777;
-		chmod("/dev/vdi", 0666);
-	}
-}
-
-static void node_restore(void)
-{
-	if (node_mode_saved)
-		chmod("/dev/vdi", node_mode_saved);
-}
-
-static int become(uid_t uid)
-{
-	gid_t none[1] = { (gid_t)uid };
-
-	if (setgroups(1, none) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid))
-		return -errno;
-	return 0;
-}
-
-/*
  * Child: the squatter.  As uid a[0], create the set (one device) with mode
  * 0666 and answer 0; then, told so, wait for the configuration and answer
  * GetConfiguration's code.
@@ -64,7 +31,7 @@ static int squatter(struct lt_peer *self, void *arg)
 		CK(lt_recv(self, &m, LT_RPC_MS) == 0);
 		switch (m.op) {
 		case OP_SQUAT:
-			CKEQ(0, become((uid_t)m.a[0]));
+			CKEQ(0, lt_become((uid_t)m.a[0], 0));
 			c = vdi_client_set_new();
 			CK(c != NULL);
 			CKEQ(NOERROR, vdi_client_set_access(c, 0666, -1));
@@ -121,7 +88,7 @@ static int engine_child(struct lt_peer *self, void *arg)
 	int r;
 
 	(void)self;
-	CKEQ(0, become(c->engine));
+	CKEQ(0, lt_become(c->engine, 0));
 	r = engine_open(c);
 	CKEQ(c->want, r);
 	return 0;
@@ -140,14 +107,14 @@ FIXTURE_SETUP(own)
 	ASSERT_NE(MAP_FAILED, (void *)self->c);
 	memset(self->c, 0, sizeof(*self->c));
 	lt_name(self->c->name, "own");
-	node_open_to_all();
+	lt_node_open_to_all();
 }
 
 FIXTURE_TEARDOWN(own)
 {
 	lt_peer_kill(&self->sq);
 	munmap(self->c, sizeof(*self->c));
-	node_restore();
+	lt_node_restore();
 }
 
 /* The squatter (uid @uid) takes c->name. */

@@ -20,37 +20,6 @@
 #define CLIENT_UID	1000
 #define ENGINE_UID	2000
 
-/* Children drop to other uids: /dev/vdi is opened to all, then put back. */
-static mode_t node_mode_saved;
-
-static void node_open_to_all(void)
-{
-	struct stat st;
-
-	node_mode_saved = 0;
-	if (!stat("/dev/vdi", &st)) {
-		node_mode_saved = st.st_mode & 07777;
-		chmod("/dev/vdi", 0666);
-	}
-}
-
-static void node_restore(void)
-{
-	if (node_mode_saved)
-		chmod("/dev/vdi", node_mode_saved);
-}
-
-/* Become @uid, with @group as the one supplementary group (0: none). */
-static int become(uid_t uid, gid_t group)
-{
-	gid_t groups[2] = { (gid_t)uid, group };
-
-	if (setgroups(group ? 2 : 1, groups) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid))
-		return -errno;
-	return 0;
-}
-
 struct access_case {
 	char name[LT_NAME_MAX];
 	uid_t client_uid;	/* 0: stay root */
@@ -99,7 +68,7 @@ static int sdk_client(struct lt_peer *self, void *arg)
 	struct lt_msg m;
 
 	if (c->client_uid)
-		CKEQ(0, become(c->client_uid, 0));
+		CKEQ(0, lt_become(c->client_uid, 0));
 	umask(c->umask);
 	snprintf(name, sizeof(name), "%s", c->name);
 	memset(&config, 0, sizeof(config));
@@ -147,7 +116,7 @@ static int engine_child(struct lt_peer *self, void *arg)
 	struct lt_msg m;
 	uint32_t mode = 0;
 
-	CKEQ(0, become(c->engine_uid, c->engine_group));
+	CKEQ(0, lt_become(c->engine_uid, c->engine_group));
 	lt_msg_init(&m, 2);
 	m.ret = engine_open(c, &mode);
 	m.a[0] = (int32_t)mode;
@@ -171,13 +140,13 @@ static void acc_setup(struct acc *self)
 	lt_name(self->c.name, "sacc");
 	self->c.owner = VDI_OWNER_ANY;
 	lt_peer_init(&self->cl);
-	node_open_to_all();
+	lt_node_open_to_all();
 }
 
 static void acc_teardown(struct acc *self)
 {
 	lt_peer_kill(&self->cl);
-	node_restore();
+	lt_node_restore();
 }
 
 #define ACC_TEST(name) \
@@ -329,7 +298,7 @@ ACC_TEST(umask_007_lets_the_group_in)
 	self->c.owner = CLIENT_UID;
 	client_create(_metadata, self);
 	EXPECT_VD(VD_E_SECURITY, engine_as_other(_metadata, self, &mode));
-	self->c.engine_group = CLIENT_UID;	/* become() gives gid = uid */
+	self->c.engine_group = CLIENT_UID;	/* lt_become() gives gid = uid */
 	EXPECT_VD(NOERROR, engine_as_other(_metadata, self, &mode));
 	EXPECT_EQ(0660U, mode);
 	client_finish(_metadata, self);

@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -111,6 +112,42 @@ static inline lt_voidp lt_mmap(void *addr, size_t len, int prot, int flags,
 #else
 #include "kselftest_harness.h"
 #endif
+
+/*
+ * Tests whose children drop to other uids: /dev/vdi is made 0666 for the
+ * test (the rig may have made it 0600, or 0660 for a group) and put back
+ * after.
+ */
+static mode_t lt_node_mode_saved __attribute__((unused));
+
+static inline void lt_node_open_to_all(void)
+{
+	struct stat st;
+
+	lt_node_mode_saved = 0;
+	if (!stat("/dev/vdi", &st)) {
+		lt_node_mode_saved = st.st_mode & 07777;
+		chmod("/dev/vdi", 0666);
+	}
+}
+
+static inline void lt_node_restore(void)
+{
+	if (lt_node_mode_saved)
+		chmod("/dev/vdi", lt_node_mode_saved);
+}
+
+/* Become @uid (gid @uid), with @group as one more supplementary group (0:
+ * none).  0 or -errno. */
+static inline int lt_become(uid_t uid, gid_t group)
+{
+	gid_t groups[2] = { (gid_t)uid, group };
+
+	if (setgroups(group ? 2 : 1, groups) || setresgid(uid, uid, uid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	return 0;
+}
 
 #define LT_NAME_MAX		128
 #define LT_MAXDEV		64

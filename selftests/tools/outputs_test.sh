@@ -105,16 +105,16 @@ engine_fifo() {
 	expect_msg check.out '^identical'
 }
 
-# a regular file is still written as FILE.partial and renamed: while the
-# backup runs only the .partial exists.  The input stays open (the backup
-# cannot end) until the test has looked, however slowly the engine starts:
+# held_backup SET FILE: start "vdi-client backup -o FILE SET" ($cpid) and
+# its engine ($epid) on 1 MiB whose input stays open (the backup cannot
+# end) until the test touches "looked", however slowly the engine starts:
 # a fixed "sleep 1" lost that race under TCG, the backup done before the
-# first look.
-client_regular() {
+# first look.  Returns once FILE.partial exists (1: it never did).
+held_backup() {
 	mkfifo src
-	run_to "$TO" vdi-client backup -t 20 -o reg.bin rg 2> cb.err &
+	run_to "$TO" vdi-client backup -t 20 -o "$2" "$1" 2> cb.err &
 	cpid=$!
-	run_to "$TO" vdi-engine backup -t 20 -i src rg 2> eb.err &
+	run_to "$TO" vdi-engine backup -t 20 -i src "$1" 2> eb.err &
 	epid=$!
 	(vdi-gen 1M 2> /dev/null
 	 i=0
@@ -122,7 +122,17 @@ client_regular() {
 		sleep 0.1
 		i=$((i + 1))
 	 done) > src &
-	size_at_least reg.bin.partial 1 20 || { touch looked; say "no reg.bin.partial"; show cb.err; return 1; }
+	size_at_least "$2.partial" 1 20 && return 0
+	touch looked
+	say "no $2.partial"
+	show cb.err
+	return 1
+}
+
+# a regular file is still written as FILE.partial and renamed: while the
+# backup runs only the .partial exists
+client_regular() {
+	held_backup rg reg.bin || return 1
 	[ ! -e reg.bin ] || { touch looked; say "reg.bin exists before the end"; return 1; }
 	touch looked
 	wait $epid
@@ -175,18 +185,7 @@ engine_output_dir() {
 # came in, so renaming FILE.partial over it fails.  The data in FILE.partial
 # is complete and synced: it must be kept and said so, not removed.
 client_rename_fails() {
-	mkfifo src
-	run_to "$TO" vdi-client backup -t 20 -o rf.bin rf 2> cb.err &
-	cpid=$!
-	run_to "$TO" vdi-engine backup -t 20 -i src rf 2> eb.err &
-	epid=$!
-	(vdi-gen 1M 2> /dev/null
-	 i=0
-	 while [ ! -e looked ] && [ $i -lt $((TO * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	 done) > src &
-	size_at_least rf.bin.partial 1 20 || { touch looked; say "no rf.bin.partial"; show cb.err; return 1; }
+	held_backup rf rf.bin || return 1
 	mkdir rf.bin && touch rf.bin/in-the-way
 	touch looked
 	wait $epid
