@@ -130,9 +130,7 @@ void inject_options(void)
 		opt.block_size = 512;
 		break;
 	case MAX_TRANSFER_HUGE:
-		opt.max_transfer = 4 << 20;
-		if ((uint64_t)opt.buffers * opt.max_transfer > 1024ULL << 20)
-			opt.buffers = 256;
+		opt.max_transfer = 4 << 20;	/* MAX_BUFFERS of it: 1 GiB */
 		break;
 	case CLOSE_DEVICE_EARLY:
 		inj.dev = opt.ndev - 1;
