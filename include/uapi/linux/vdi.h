@@ -20,7 +20,8 @@
  *   ENOTTY        unknown ioctl, or one that does not apply to this kind of fd
  *   EISCONN       the /dev/vdi fd already has a role
  *   EEXIST        CREATE: a set of that name exists in this scope
- *   ENOENT        no set of that name in this scope / no such device name
+ *   ENOENT        no set of that name in this scope / no such device name /
+ *                 SET_STATS, ABORT_SET: no set of that id in this scope
  *   EACCES        the set's owner and mode do not grant access
  *   EBUSY         the set already has a server / the device is already open
  *                 on this side
@@ -42,6 +43,8 @@
  *   EPERM         CREATE: VDI_CREATE_GID names a group the creator is not in
  *   EPROTONOSUPPORT  VERSION: the caller's api_major is not the module's
  *   EFAULT        a user pointer could not be read or written; nothing is lost
+ *   EPERM         SET_STATS, ABORT_SET: the set is another user's and the
+ *                 caller lacks CAP_SYS_ADMIN in its user namespace
  *   EINTR         a wait was interrupted by a signal
  */
 #ifndef _UAPI_LINUX_VDI_H
@@ -53,7 +56,7 @@
 #define VDI_DEVICE_NAME		"vdi"
 
 #define VDI_API_MAJOR		1	/* incompatible changes bump this */
-#define VDI_API_MINOR		1	/* compatible additions bump this */
+#define VDI_API_MINOR		2	/* compatible additions bump this */
 
 /* Feature bits reported by VDI_IOC_VERSION. */
 #define VDI_FEAT_BATCH		(1ULL << 0)	/* batched send/get/complete/wait */
@@ -62,6 +65,9 @@
 #define VDI_FEAT_WATCHDOG	(1ULL << 3)	/* VDConfig.serverTimeOut honoured */
 #define VDI_FEAT_GROUP_ACCESS	(1ULL << 4)	/* vdi_create.mode / .gid */
 #define VDI_FEAT_SET_INFO	(1ULL << 5)	/* VDI_IOC_SET_INFO (API 1.1) */
+#define VDI_FEAT_STATS		(1ULL << 6)	/* LIST_SETS, SET_STATS, ABORT_SET,
+						 * fdinfo, tracepoints (API 1.2)
+						 */
 
 #define VDI_NAME_MAX		128	/* bytes, including the terminating NUL */
 #define VDI_MAX_DEVICES		64	/* VDConfig.deviceCount is 1..64 */
@@ -252,6 +258,10 @@ struct vdi_ctl {
 #define VDI_IOC_SIGNAL_ABORT	_IOW(VDI_IOC_MAGIC, 0x0d, struct vdi_ctl)
 /* any set fd: the set's owner (struct vdi_set_info) */
 #define VDI_IOC_SET_INFO	_IOWR(VDI_IOC_MAGIC, 0x0e, struct vdi_set_info)
+/* figures (API 1.2): see above */
+#define VDI_IOC_LIST_SETS	_IOWR(VDI_IOC_MAGIC, 0x0f, struct vdi_list_sets)
+#define VDI_IOC_SET_STATS	_IOWR(VDI_IOC_MAGIC, 0x10, struct vdi_stats_req)
+#define VDI_IOC_ABORT_SET	_IOW(VDI_IOC_MAGIC, 0x11, struct vdi_abort_set)
 
 /* VDI constants the module itself acts on (values from VDI's headers). */
 #define VDI_VDC_READ			1
@@ -271,5 +281,175 @@ struct vdi_ctl {
 
 #define VDI_ERROR_IO_DEVICE		1117	/* queued commands flushed by IO-ERROR */
 #define VDI_ERROR_OPERATION_ABORTED	995	/* commands ended by an abort */
+
+/*
+ * ---- Figures (API 1.2, VDI_FEAT_STATS) ----
+ *
+ * The module counts, per device, what went through it and how long commands
+ * spent on each side (docs/ABI.md, "Figures").  Tools read them with
+ * LIST_SETS and SET_STATS; every fd also shows them in /proc/PID/fdinfo.
+ * The structs below only grow at their end: a caller passes the size it was
+ * built with, the module writes min(that, its own) bytes and says how many.
+ */
+
+/* vdi_set_stats.state: the set's life cycle (docs/ABI.md). */
+#define VDI_STATE_CREATED	0
+#define VDI_STATE_CONNECTED	1
+#define VDI_STATE_CONFIGURING	2
+#define VDI_STATE_READY		3
+#define VDI_STATE_DONE		4
+#define VDI_STATE_ABORTED	5
+
+/* vdi_dev_stats.state */
+#define VDI_DEV_STATE_ACTIVE	0
+#define VDI_DEV_STATE_IO_ERROR	1	/* spec 5.2: only ClearError */
+#define VDI_DEV_STATE_CLOSED	2	/* the server closed it */
+
+/* vdi_dev_stats.flags */
+#define VDI_DEV_SERVER_OPEN	(1U << 0)
+#define VDI_DEV_CLIENT_OPEN	(1U << 1)
+
+/* vdi_set_stats.flags */
+#define VDI_SET_LINKED		(1U << 0)	/* its name is still taken */
+#define VDI_SET_HAS_SERVER	(1U << 1)
+#define VDI_SET_STATS_ON	(1U << 2)	/* timed: the "stats" parameter
+						 * was on when it was created
+						 */
+
+/* vdi_set_stats.abort_reason: the first cause of an abort. */
+#define VDI_ABORT_NONE		0	/* not aborted */
+#define VDI_ABORT_CLIENT_SIGNAL	1	/* SIGNAL_ABORT on a client fd */
+#define VDI_ABORT_SERVER_SIGNAL	2	/* SIGNAL_ABORT on the server's fd */
+#define VDI_ABORT_CLIENT_CLOSE	3	/* a client fd closed before its end */
+#define VDI_ABORT_SERVER_CLOSE	4	/* a server fd closed before the end */
+#define VDI_ABORT_CLIENT_EXIT	5	/* ... by a process that was exiting */
+#define VDI_ABORT_SERVER_EXIT	6	/*     (killed, or exit() without close) */
+#define VDI_ABORT_WATCHDOG	7	/* two serverTimeOuts without progress */
+#define VDI_ABORT_ADMIN		8	/* ABORT_SET (vdictl abort) */
+
+/* vdi_set_stats.abort_device for an abort not caused by a device fd */
+#define VDI_ABORT_NO_DEVICE	0xffffffffU
+
+#define VDI_STATS_CODES		8	/* completion codes counted one by one */
+
+struct vdi_code_count {
+	__u32 code;			/* Win32 completion code */
+	__u32 reserved0;
+	__u64 count;
+};
+
+/*
+ * One device.  Times are nanoseconds (CLOCK_MONOTONIC), summed over
+ * commands: queued (sent -> taken: the engine waits on the client), held
+ * (taken -> completed: the client's I/O), reaping (completed -> handed to
+ * the completion agent: the engine's side).  client_busy_ns and
+ * client_idle_ns split the time both sides had the device open, until the
+ * server closed it or the set ended: busy while the client had a command
+ * queued or held, idle while it had none (the engine is the slow side).
+ * Times stay 0 for a set created with the "stats" parameter off.
+ */
+struct vdi_dev_stats {
+	char name[VDI_NAME_MAX];	/* empty until bound by a first open */
+	__u32 index;
+	__u32 state;			/* VDI_DEV_STATE_* */
+	__u32 flags;			/* VDI_DEV_* */
+	__u32 queued;			/* now: sent, not yet taken */
+	__u32 held;			/* now: taken, not yet completed */
+	__u32 done;			/* now: completed, not yet reaped */
+	__u32 queued_peak;		/* most queued at once */
+	__u32 inflight_peak;		/* most queued + held + done at once */
+	__u32 io_error_episodes;	/* times the device entered IO-ERROR */
+	__u32 reserved0;
+	__u64 sent;			/* commands */
+	__u64 taken;
+	__u64 completed;		/* by the client, a flush or an abort */
+	__u64 reaped;			/* handed to the completion agent */
+	__u64 bytes_read;		/* VDC_Read bytes_transferred: restore */
+	__u64 bytes_written;		/* VDC_Write bytes_transferred: backup */
+	__u64 queued_ns;
+	__u64 held_ns;
+	__u64 reaping_ns;
+	__u64 client_busy_ns;
+	__u64 client_idle_ns;
+	__u64 sent_by_code[VDI_VDC_MAX + 1];	/* index: VDC_* code */
+	struct vdi_code_count completions[VDI_STATS_CODES];	/* first seen */
+	__u64 completions_other;	/* codes past the VDI_STATS_CODES first */
+	__u64 reserved[8];
+};
+
+/*
+ * One set.  Pids are in the caller's pid namespace (0: gone, or not
+ * visible there); uid and gid in its user namespace.  Ages are nanoseconds
+ * before the snapshot, 0 for what has not happened.
+ */
+struct vdi_set_stats {
+	__u64 id;			/* unique while the module is loaded */
+	char name[VDI_NAME_MAX];
+	__u32 state;			/* VDI_STATE_* */
+	__u32 flags;			/* VDI_SET_* */
+	__u32 uid;			/* the owner (creator) */
+	__u32 gid;
+	__u32 mode;
+	__u32 device_count;
+	__u32 client_pid;		/* the primary client (creator) */
+	__u32 server_pid;		/* the engine, once it opened the set */
+	__u32 secondaries;		/* secondary client set fds open now */
+	__u32 queue_depth;		/* per device, 0 before BEGIN_CONFIG */
+	struct vdi_config config;
+	__u32 abort_reason;		/* VDI_ABORT_* */
+	__u32 abort_device;		/* index, or VDI_ABORT_NO_DEVICE */
+	__u32 abort_pid;		/* the process behind it, if any */
+	__u64 area_size;		/* bytes, 0 before END_CONFIG */
+	__u64 age_ns;			/* since CREATE */
+	__u64 ready_age_ns;		/* since END_CONFIG */
+	__u64 end_age_ns;		/* since the normal end or the abort */
+	__u64 agent_wait_ns;		/* WAIT_COMPLETIONS asleep, nothing done */
+	__u64 reserved[8];
+};
+
+/* The first published sizes: smaller sizes are refused with EINVAL. */
+#define VDI_SET_STATS_SIZE_VER0	(sizeof(struct vdi_set_stats))
+#define VDI_DEV_STATS_SIZE_VER0	(sizeof(struct vdi_dev_stats))
+
+/*
+ * VDI_IOC_LIST_SETS: any /dev/vdi fd.  The ids of the sets the caller may
+ * see: those of its user and IPC namespaces that it created, or all of them
+ * with CAP_SYS_ADMIN in that user namespace.  Sets whose name was released
+ * but that a fd still holds are listed too (VDI_SET_LINKED clear).
+ */
+struct vdi_list_sets {
+	__u64 ids;			/* user pointer: count __u64 */
+	__u32 count;			/* in: room (0: only count them) */
+	__u32 flags;			/* none defined */
+	__u32 total;			/* out: visible sets */
+	__u32 written;			/* out: ids written, oldest first */
+	__u64 reserved[2];
+};
+
+/*
+ * VDI_IOC_SET_STATS: a snapshot of one set, taken under its lock.  On a set
+ * or device fd, id 0 names the fd's own set (any role, no scope check).
+ */
+struct vdi_stats_req {
+	__u64 id;			/* a set id, or 0: this fd's set */
+	__u64 set;			/* user pointer: struct vdi_set_stats */
+	__u64 devs;			/* user pointer: dev_count vdi_dev_stats */
+	__u32 set_size;			/* in: the caller's sizeof; out: written */
+	__u32 dev_size;			/* in: the caller's sizeof; out: written */
+	__u32 dev_count;		/* in: room (may be 0); out: written */
+	__u32 flags;			/* none defined */
+	__u64 reserved[2];
+};
+
+/*
+ * VDI_IOC_ABORT_SET: any /dev/vdi fd.  Abort a set of the caller's scope,
+ * as SIGNAL_ABORT would: its owner, or CAP_SYS_ADMIN in its user namespace.
+ */
+struct vdi_abort_set {
+	__u64 id;
+	__u32 flags;			/* none defined */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
 
 #endif /* _UAPI_LINUX_VDI_H */
