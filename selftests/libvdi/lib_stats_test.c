@@ -207,6 +207,8 @@ static int engine_open(struct engine *e, const char *name)
 		ret = vdi_server_open_device(e->set, name, &e->dev);
 	if (!ret && pthread_create(&e->agent, NULL, agent, e))
 		ret = VD_E_UNEXPECTED;
+	if (!ret)	/* SendCommand needs the agent running */
+		ret = vdi_server_wait_agent(e->set, 10000);
 	return ret;
 }
 
