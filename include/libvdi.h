@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <linux/vdi.h>		/* the figures' structs (vdi_stats) */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -281,6 +283,46 @@ int vdi_client_set_access(vdi_client_set *set, unsigned int mode, int gid);
 const char *vdi_code_name(int code);
 /* Why the calling thread's last failed call failed, in words. */
 const char *vdi_last_error(void);
+
+/*
+ * ---- Figures (API 1.2, VDI_FEAT_STATS): vdi_stats(3) ----
+ * What the module counted for a set and each of its devices (the structs
+ * of <linux/vdi.h>, docs/ABI.md "Figures").  None of these loads the
+ * module: VD_E_NOTOPEN when it is not loaded.
+ */
+
+typedef struct vdi_stats {
+	struct vdi_set_stats set;
+	uint32_t ndevs;			/* devs[0..ndevs-1] are filled */
+	struct vdi_dev_stats devs[LIBVDI_MAX_DEVICES];
+} vdi_stats;
+
+/* The ids of the sets the caller may see (its own; all of its namespace
+ * for root): up to room of them, oldest first; *total: how many there are. */
+int vdi_stats_list(uint64_t *ids, unsigned int room, unsigned int *total);
+/* A snapshot of set id: VD_E_INVALID when there is no such set here,
+ * VD_E_SECURITY when it is another user's. */
+int vdi_stats_get(uint64_t id, vdi_stats *st);
+/* Abort set id as SignalAbort would: its owner, or root. */
+int vdi_stats_abort(uint64_t id);
+/* A snapshot of the caller's own set. */
+int vdi_server_get_stats(vdi_server_set *set, vdi_stats *st);
+int vdi_client_get_stats(vdi_client_set *set, vdi_stats *st);
+
+/* Which side is the slow one, from the share of the time the client had a
+ * command queued or held (busy) against none (idle). */
+#define VDI_SIDE_NONE		0	/* too little has moved to say */
+#define VDI_SIDE_CLIENT		1	/* busy >= 60%: the client's storage */
+#define VDI_SIDE_ENGINE		2	/* busy <= 40%: the engine */
+#define VDI_SIDE_BALANCED	3
+typedef struct vdi_verdict {
+	int side;			/* VDI_SIDE_* */
+	unsigned int client_pct;	/* busy share, percent */
+	char text[160];			/* "client storage: 83% of the time
+					 * the engine waited on the client" */
+} vdi_verdict;
+/* The verdict on device dev, or on the whole set for dev -1. */
+int vdi_stats_verdict(const vdi_stats *st, int dev, vdi_verdict *v);
 
 #ifdef __cplusplus
 }

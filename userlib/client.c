@@ -832,3 +832,20 @@ VDI_EXPORT int vdi_client_map_buffer_handle(vdi_client_set *set,
 	pthread_mutex_unlock(&set->lock);
 	return ret;
 }
+
+/* Extra: the module's figures for this set (vdi_stats(3)). */
+VDI_EXPORT int vdi_client_get_stats(vdi_client_set *set, vdi_stats *st)
+{
+	int ret;
+
+	if (!set || !st)
+		return vdi_fail(VD_E_INVALID, "GetStats: NULL %s",
+				set ? "stats" : "set");
+	pthread_mutex_lock(&set->lock);
+	if (vdi_no_set(set))
+		ret = vdi_fail(VD_E_PROTOCOL, "GetStats: no set");
+	else
+		ret = vdi_stats_read(set->fd, 0, st, "GetStats");
+	pthread_mutex_unlock(&set->lock);
+	return ret;
+}

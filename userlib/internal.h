@@ -19,6 +19,9 @@ int vdi_fail(int code, const char *fmt, ...)
 int vdi_from_errno(int err, const char *what);
 int vdi_check_instance(const char *instance);
 
+/* stats.c: SET_STATS on @fd (id 0: the fd's own set) into @st. */
+int vdi_stats_read(int fd, uint64_t id, vdi_stats *st, const char *what);
+
 /* node.c: an fd on /dev/vdi, loading the module first if need be. */
 int vdi_open_node(int *fd);
 /*

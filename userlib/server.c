@@ -1067,3 +1067,20 @@ VDI_EXPORT int vdi_server_close(vdi_server_set *set)
 	free(set);
 	return ret;
 }
+
+/* Extra: the module's figures for this set (vdi_stats(3)). */
+VDI_EXPORT int vdi_server_get_stats(vdi_server_set *set, vdi_stats *st)
+{
+	struct vdi_srv_call call;
+	int ret;
+
+	if (!set || !st)
+		return vdi_fail(VD_E_INVALID, "GetStats: NULL %s",
+				set ? "stats" : "set");
+	ret = vdi_srv_enter(set, &call, "GetStats");
+	if (ret)
+		return ret;
+	ret = vdi_stats_read(set->fd, 0, st, "GetStats");
+	vdi_srv_leave(set, &call);
+	return ret;
+}
