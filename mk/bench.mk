@@ -4,7 +4,7 @@
 .PHONY: bench
 
 $(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
-	$(CC) -O2 -g -Wall -Wextra -pthread -I$(ROOT)/include -o $@ $< \
+	$(CC) -O2 -g -Wall -Wextra -pthread -I$(ROOT)/include -I$(ROOT)/include/uapi -o $@ $< \
 		-L$(B) -l:libvdi.so.1
 
 bench: ksrc
