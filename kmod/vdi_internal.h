@@ -89,6 +89,9 @@ struct vdi_set {
 	struct list_head live;		/* on vdi_live_sets until freed */
 
 	/* Fixed at creation. */
+	u64 id;				/* unique while the module is loaded:
+					 * names the set in its trace events
+					 */
 	char name[VDI_NAME_MAX];
 	kuid_t uid;
 	kgid_t gid;
@@ -144,6 +147,20 @@ struct vdi_file {
 	struct vdi_device *dev;		/* device fds only */
 	atomic_t flushes;		/* close()s of an fd of this file */
 };
+
+/**
+ * vdi_slot_tag() - the tag that names a slot's current command.
+ * @slot: the slot.
+ *
+ * Its generation, device and index: a tag of a slot since reused is stale.
+ *
+ * Context: under the slot's set's lock (or before it is published).
+ * Return: the tag the client completes the command with.
+ */
+static inline u64 vdi_slot_tag(const struct vdi_slot *slot)
+{
+	return (u64)slot->gen << 32 | (u32)slot->dev_index << 16 | slot->index;
+}
 
 /**
  * vdi_file_set() - the set an fd belongs to.

@@ -21,6 +21,7 @@
 #include <linux/user_namespace.h>
 
 #include "vdi_internal.h"
+#include "vdi_trace.h"
 
 /* Protects vdi_sets, vdi_live_sets, each set's ->node, ->linked, ->live. */
 static DEFINE_MUTEX(vdi_sets_lock);
@@ -31,6 +32,9 @@ static LIST_HEAD(vdi_sets);
  * holds it, and still counts against its creator's max_sets_per_user.
  */
 static LIST_HEAD(vdi_live_sets);
+
+/* The last set id given out: ids start at 1 and are never reused. */
+static atomic64_t vdi_set_last_id = ATOMIC64_INIT(0);
 
 #define VDI_SZ_64K		0x10000U
 #define VDI_MAX_TRANSFER	0x400000U	/* 4 MiB, BACKUP's ceiling */
@@ -141,6 +145,7 @@ static struct vdi_set *vdi_set_alloc(const struct vdi_create *arg)
 	if (!set)
 		return NULL;
 	kref_init(&set->ref);
+	set->id = atomic64_inc_return(&vdi_set_last_id);
 	INIT_LIST_HEAD(&set->node);
 	INIT_LIST_HEAD(&set->live);
 	mutex_init(&set->cfg_mutex);
@@ -263,6 +268,7 @@ int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg)
 	list_add_tail(&set->node, &vdi_sets);
 	list_add_tail(&set->live, &vdi_live_sets);
 	set->linked = true;
+	trace_vdi_create(set);
 	ret = vdi_file_bind(vf, set, VDI_ROLE_CLIENT);
 	mutex_unlock(&vdi_sets_lock);
 	return ret;
@@ -347,6 +353,7 @@ int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
 		goto out_unlock;
 
 	kref_get(&set->ref);
+	trace_vdi_open(set, role, VDI_TRACE_SET);
 	ret = vdi_file_bind(vf, set, role);
 out_unlock:
 	mutex_unlock(&vdi_sets_lock);
@@ -496,6 +503,7 @@ long vdi_set_begin_config(struct vdi_set *set,
 	set->queue_depth = arg->queue_depth ? arg->queue_depth :
 					      vdi_default_queue_depth;
 	set->state = VDI_SET_CONFIGURING;
+	trace_vdi_config(set, VDI_TRACE_CONFIG_BEGIN);
 out_unlock:
 	spin_unlock(&set->lock);
 	return ret;
@@ -557,6 +565,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 	vdi_dev_install_slots(set, slots);
 	set->config.buffer_area_size = set->npages << PAGE_SHIFT;
 	set->state = VDI_SET_READY;
+	trace_vdi_config(set, VDI_TRACE_CONFIG_END);
 	spin_unlock(&set->lock);
 	mutex_unlock(&set->cfg_mutex);
 	wake_up_interruptible_all(&set->cfg_wq);
@@ -631,6 +640,7 @@ void vdi_set_abort(struct vdi_set *set)
 		spin_unlock(&set->lock);
 		return;
 	}
+	trace_vdi_abort(set, VDI_ABORT_NONE);	/* no caller gives a reason yet */
 	set->state = VDI_SET_ABORTED;
 	for (i = 0; i < set->device_count; i++) {
 		dev = &set->devs[i];
@@ -641,6 +651,7 @@ void vdi_set_abort(struct vdi_set *set)
 				continue;
 			vdi_slot_finish(set, slot, VDI_ERROR_OPERATION_ABORTED,
 					0, 0);
+			trace_vdi_complete(set, slot, VDI_TRACE_BY_ABORT);
 		}
 		dev->nheld = 0;
 	}
@@ -707,6 +718,7 @@ static int vdi_set_reap(struct vdi_set *set, struct vdi_completion *out,
 			.device_index = slot->dev_index,
 			.code = slot->cmd.code,
 		};
+		trace_vdi_reap(set, slot);
 		n++;
 	}
 	if (n)
