@@ -29,4 +29,14 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 #error "vdi needs user_struct.locked_vm: a kernel with CONFIG_NET or CONFIG_IO_URING"
 #endif
 
+/*
+ * 6.10 dropped __assign_str()'s source argument (__string() names the
+ * source once).  For TP_fast_assign() in vdi_trace.h only.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
+#define vdi_assign_str(dst, src)	__assign_str(dst, src)
+#else
+#define vdi_assign_str(dst, src)	__assign_str(dst)
+#endif
+
 #endif /* VDI_COMPAT_H */

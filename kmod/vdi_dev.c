@@ -17,16 +17,12 @@
 #include <linux/uaccess.h>
 
 #include "vdi_internal.h"
+#include "vdi_trace.h"
 
 #define VDI_CHUNK	32	/* entries copied at once, on the stack */
 #define VDI_TAG_DEV(t)	((u32)((t) >> 16) & 0xffff)
 #define VDI_TAG_SLOT(t)	((u32)(t) & 0xffff)
 #define VDI_TAG_GEN(t)	((u32)((t) >> 32))
-
-static u64 vdi_slot_tag(const struct vdi_slot *slot)
-{
-	return (u64)slot->gen << 32 | (u32)slot->dev_index << 16 | slot->index;
-}
 
 static bool vdi_is_data(u32 code)
 {
@@ -136,10 +132,12 @@ static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev,
 	struct vdi_slot *slot, *tmp;
 
 	lockdep_assert_held(&set->lock);
-	list_for_each_entry_safe(slot, tmp, &dev->queue, node)
-		if (slot->cmd.code != VDI_VDC_CLEAR_ERROR)
-			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0,
-					now);
+	list_for_each_entry_safe(slot, tmp, &dev->queue, node) {
+		if (slot->cmd.code == VDI_VDC_CLEAR_ERROR)
+			continue;
+		vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0, now);
+		trace_vdi_complete(set, slot, VDI_TRACE_BY_IO_ERROR);
+	}
 }
 
 static const struct file_operations vdi_device_fops;
@@ -271,6 +269,7 @@ long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg)
 		goto out_put_fd;
 	}
 	kref_get(&set->ref);
+	trace_vdi_open(set, vf->role, dev - set->devs);
 	fd_install(fd, file);
 	return fd;
 
@@ -322,6 +321,7 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	slot->state = VDI_SLOT_QUEUED;
 	list_move_tail(&slot->node, &dev->queue);
 	vdi_stats_sent(dev, slot, now);
+	trace_vdi_send(set, slot);
 	if (!set->inflight++) {
 		if (set->config.server_timeout)
 			set->last_progress = now ?: ktime_get();
@@ -399,6 +399,7 @@ static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 		list_del_init(&slot->node);
 		dev->nheld++;
 		vdi_stats_taken(dev, slot, now);
+		trace_vdi_take(set, slot);
 		out[n] = (struct vdi_command) {
 			.tag = vdi_slot_tag(slot),
 			.code = slot->cmd.code,
@@ -434,6 +435,7 @@ static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
 		    slot->cmd.code != VDI_VDC_CLEAR_ERROR) {
 			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0,
 					now);
+			trace_vdi_complete(set, slot, VDI_TRACE_BY_IO_ERROR);
 			continue;
 		}
 		list_add(&slot->node, &dev->queue);
@@ -540,6 +542,7 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 		*wake |= BIT_ULL(devi);
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
 			d->position, now);
+	trace_vdi_complete(set, slot, VDI_TRACE_BY_CLIENT);
 	if (d->completion_code) {
 		/* Spec 5.2: the device enters IO-ERROR; queued work fails. */
 		vdi_dev_flush_queue(set, dev, now);

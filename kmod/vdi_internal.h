@@ -151,7 +151,9 @@ struct vdi_set {
 					 * pages; ULONG_MAX: CAP_IPC_LOCK
 					 */
 	u32 device_count;
-	u64 id;				/* unique while the module is loaded */
+	u64 id;				/* unique while the module is loaded:
+					 * the figures' and trace events' name
+					 */
 	bool timed;			/* the stats parameter at CREATE */
 	struct pid *client_pid;		/* the creator's thread group */
 	ktime_t created_at;
@@ -202,6 +204,20 @@ struct vdi_file {
 	struct vdi_device *dev;		/* device fds only */
 	atomic_t flushes;		/* close()s of an fd of this file */
 };
+
+/**
+ * vdi_slot_tag() - the tag that names a slot's current command.
+ * @slot: the slot.
+ *
+ * Its generation, device and index: a tag of a slot since reused is stale.
+ *
+ * Context: under the slot's set's lock (or before it is published).
+ * Return: the tag the client completes the command with.
+ */
+static inline u64 vdi_slot_tag(const struct vdi_slot *slot)
+{
+	return (u64)slot->gen << 32 | (u32)slot->dev_index << 16 | slot->index;
+}
 
 /**
  * vdi_file_set() - the set an fd belongs to.

@@ -21,6 +21,7 @@
 #include <linux/user_namespace.h>
 
 #include "vdi_internal.h"
+#include "vdi_trace.h"
 
 /* Protects vdi_sets, vdi_live_sets, each set's ->node, ->linked, ->live. */
 DEFINE_MUTEX(vdi_sets_lock);
@@ -261,6 +262,7 @@ int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg)
 	list_add_tail(&set->node, &vdi_sets);
 	list_add_tail(&set->live, &vdi_live_sets);
 	set->linked = true;
+	trace_vdi_create(set);
 	ret = vdi_file_bind(vf, set, VDI_ROLE_CLIENT);
 	mutex_unlock(&vdi_sets_lock);
 	return ret;
@@ -347,6 +349,7 @@ int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
 		goto out_unlock;
 
 	kref_get(&set->ref);
+	trace_vdi_open(set, role, VDI_TRACE_SET);
 	ret = vdi_file_bind(vf, set, role);
 out_unlock:
 	mutex_unlock(&vdi_sets_lock);
@@ -496,6 +499,7 @@ long vdi_set_begin_config(struct vdi_set *set,
 	set->queue_depth = arg->queue_depth ? arg->queue_depth :
 					      vdi_default_queue_depth;
 	set->state = VDI_SET_CONFIGURING;
+	trace_vdi_config(set, VDI_TRACE_CONFIG_BEGIN);
 out_unlock:
 	spin_unlock(&set->lock);
 	return ret;
@@ -558,6 +562,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 	set->config.buffer_area_size = set->npages << PAGE_SHIFT;
 	set->state = VDI_SET_READY;
 	set->ready_at = ktime_get();
+	trace_vdi_config(set, VDI_TRACE_CONFIG_END);
 	spin_unlock(&set->lock);
 	mutex_unlock(&set->cfg_mutex);
 	wake_up_interruptible_all(&set->cfg_wq);
@@ -637,6 +642,7 @@ void vdi_set_abort(struct vdi_set *set, u32 reason, u32 device)
 		spin_unlock(&set->lock);
 		return;
 	}
+	trace_vdi_abort(set, reason);
 	set->state = VDI_SET_ABORTED;
 	vdi_stats_aborted(set, reason, device);
 	now = vdi_stats_now(set);
@@ -649,6 +655,7 @@ void vdi_set_abort(struct vdi_set *set, u32 reason, u32 device)
 				continue;
 			vdi_slot_finish(set, slot, VDI_ERROR_OPERATION_ABORTED,
 					0, 0, now);
+			trace_vdi_complete(set, slot, VDI_TRACE_BY_ABORT);
 		}
 		dev->nheld = 0;
 	}
@@ -717,6 +724,7 @@ static int vdi_set_reap(struct vdi_set *set, struct vdi_completion *out,
 			.device_index = slot->dev_index,
 			.code = slot->cmd.code,
 		};
+		trace_vdi_reap(set, slot);
 		n++;
 	}
 	if (n)

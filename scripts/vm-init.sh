@@ -29,6 +29,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# the module's tracepoints (vdi_trace_test, perf, trace-cmd in a vm-shell)
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 ulimit -c 0
 
 RIG_TEST_TIMEOUT=120
