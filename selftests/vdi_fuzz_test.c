@@ -616,6 +616,14 @@ static bool pool_has(struct worker *w, int fd)
 	return false;
 }
 
+/* A device fd is an anonymous inode; the others are /dev/vdi itself. */
+static bool is_device_fd(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && !S_ISCHR(st.st_mode);
+}
+
 /* Is [p, p + len) whole inside the arena's output pages? */
 static bool in_out_room(struct worker *w, uint64_t p, uint64_t len)
 {
@@ -638,6 +646,8 @@ static void figures_check(struct worker *w, unsigned long cmd, int fd,
 	if (r < 0) {
 		if (!vdi)
 			ok = err == EBADF || err == ENOTTY;
+		else if (err == ENOTTY)	/* a device fd: only SET_STATS */
+			ok = cmd != VDI_IOC_SET_STATS && is_device_fd(fd);
 		else if (!in)		/* the argument itself cannot be read */
 			ok = err == EFAULT;
 		else if (err == EFAULT || err == EINVAL || err == EINTR)

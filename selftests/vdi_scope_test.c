@@ -902,31 +902,43 @@ TEST_F(sc, id_0_names_the_fds_own_set_without_checks)
 	EXPECT_EQ(-EPROTO, set_stats(self->ep, 0, &A->a->st, NULL, NULL));
 }
 
+/*
+ * LIST_SETS and ABORT_SET belong to /dev/vdi fds (an endpoint, a set fd of
+ * any role); a device fd has its own ioctls, and SET_STATS (id 0: its
+ * set).  Every one of them reads another set by id.
+ */
 TEST(every_kind_of_fd_lists_and_reads)
 {
 	struct vdi_sess s, t;
 	struct vdi_set_stats st;
-	uint64_t ids[MAX_IDS], sid, tid;
+	uint64_t ids[MAX_IDS], sid, tid, uid;
 	uint32_t total, written;
-	int fds[6], i, ep, sec;
+	int fds[4], devs[2], i, ep, sec;
+	char name[VDI_NAME_MAX];
+	int u;
 
 	ASSERT_EQ(0, vdi_sess_simple(&s, 1, 4));
 	ASSERT_EQ(0, vdi_sess_simple(&t, 1, 4));
+	vdi_make_name(name, "kinds");
+	u = vdi_create_set(name, 1, 0);
+	ASSERT_LE(0, u);
 	ep = vdi_open();
 	ASSERT_LE(0, ep);
 	sec = vdi_open_secondary(s.name);
 	ASSERT_LE(0, sec);
 	sid = own_id(s.cset);
 	tid = own_id(t.cset);
+	uid = own_id(u);
 	ASSERT_NE(0, sid);
 	ASSERT_NE(0, tid);
+	ASSERT_NE(0, uid);
 	fds[0] = ep;
 	fds[1] = s.cset;
 	fds[2] = s.sset;
-	fds[3] = s.cdev[0];
-	fds[4] = s.sdev[0];
-	fds[5] = sec;
-	for (i = 0; i < 6; i++) {
+	fds[3] = sec;
+	devs[0] = s.cdev[0];
+	devs[1] = s.sdev[0];
+	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, list_sets(fds[i], ids, MAX_IDS, &total, &written))
 			TH_LOG("fd kind %d", i);
 		EXPECT_TRUE(has_id(ids, written, sid));
@@ -938,8 +950,20 @@ TEST(every_kind_of_fd_lists_and_reads)
 			EXPECT_EQ(sid, st.id) TH_LOG("fd kind %d", i);
 		}
 	}
-	/* one set's device fd aborts another set */
-	EXPECT_EQ(0, abort_set(s.cdev[0], tid));
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(-ENOTTY, list_sets(devs[i], ids, MAX_IDS, &total,
+					     &written)) TH_LOG("device %d", i);
+		EXPECT_EQ(-ENOTTY, abort_set(devs[i], uid)) TH_LOG("device %d", i);
+		EXPECT_EQ(0, set_stats(devs[i], 0, &st, NULL, NULL));
+		EXPECT_EQ(sid, st.id) TH_LOG("device %d", i);
+		EXPECT_EQ(0, set_stats(devs[i], tid, &st, NULL, NULL));
+		EXPECT_EQ(tid, st.id) TH_LOG("device %d", i);
+	}
+	EXPECT_EQ(0, set_stats(ep, uid, &st, NULL, NULL));
+	EXPECT_EQ((__u32)VDI_STATE_CREATED, st.state);	/* not aborted */
+
+	/* one set's fd aborts another set */
+	EXPECT_EQ(0, abort_set(sec, tid));
 	EXPECT_EQ(-ECONNABORTED, vdi_send1(t.sdev[0], 1, T_VDC_FLUSH, 0, 0,
 					   VDI_NO_BUFFER));
 	EXPECT_EQ(0, set_stats(ep, tid, &st, NULL, NULL));
@@ -953,6 +977,7 @@ TEST(every_kind_of_fd_lists_and_reads)
 	EXPECT_EQ(1, vdi_send1(s.sdev[0], 1, T_VDC_FLUSH, 0, 0, VDI_NO_BUFFER));
 	close(sec);
 	close(ep);
+	close(u);
 	vdi_sess_close(&t);
 	vdi_sess_close(&s);
 }
