@@ -80,6 +80,15 @@ TEST(abi_struct_layout)
 	EXPECT_EQ(32U, sizeof(struct vdi_completion));
 	EXPECT_EQ(40U, sizeof(struct vdi_batch));
 	EXPECT_EQ(16U, sizeof(struct vdi_ctl));
+	EXPECT_EQ(32U, sizeof(struct vdi_set_info));
+	EXPECT_EQ(16U, sizeof(struct vdi_code_count));
+	EXPECT_EQ(616U, sizeof(struct vdi_dev_stats));
+	EXPECT_EQ(336U, sizeof(struct vdi_set_stats));
+	EXPECT_EQ(40U, sizeof(struct vdi_list_sets));
+	EXPECT_EQ(56U, sizeof(struct vdi_stats_req));
+	EXPECT_EQ(32U, sizeof(struct vdi_abort_set));
+	EXPECT_EQ(616U, VDI_DEV_STATS_SIZE_VER0);
+	EXPECT_EQ(336U, VDI_SET_STATS_SIZE_VER0);
 	EXPECT_EQ(172U, offsetof(struct vdi_create, mode));
 	EXPECT_EQ(184U, offsetof(struct vdi_create, reserved));
 	EXPECT_EQ(52U, offsetof(struct vdi_get_config, flags));
