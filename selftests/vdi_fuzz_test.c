@@ -24,9 +24,12 @@
  *
  * races: threads racing SEND, GET_COMMANDS + COMPLETE, the agent's
  * WAIT_COMPLETIONS (sometimes into a faulting buffer), mmap / munmap /
- * touch, poll, against SIGNAL_ABORT, CLOSE_DEVICE and fds replaced under
- * them; every thread must return, and every command sent must reach the
- * agent exactly once (success, error, 995 or 1117).
+ * touch, poll, SET_STATS and LIST_SETS, against SIGNAL_ABORT, ABORT_SET,
+ * CLOSE_DEVICE and fds replaced under them; every thread must return,
+ * every command sent must reach the agent exactly once (success, error,
+ * 995 or 1117), and every snapshot of the figures must hold together
+ * (sent = the sum by code, completed = reaped + done, no more in flight
+ * than the queue depth, peaks at least the current values).
  *
  * After each: the kernel log has no report, the module's reference count
  * is 0 again (rmmod would succeed), and an unexpected SIGBUS / SIGSEGV on
@@ -1496,6 +1499,8 @@ struct race {
 	uint64_t sent, delivered, dup, taken, completed, efault;
 	uint64_t calls;			/* syscalls of every thread */
 	uint8_t *none;			/* PROT_NONE page for the agent */
+	uint64_t id;			/* the set's id (figures) */
+	uint64_t snapshots, bad_figures;	/* the reader's */
 };
 
 #define RCALL(x, n) __atomic_add_fetch(&(x)->calls, (n), __ATOMIC_RELAXED)
@@ -1666,6 +1671,125 @@ static void *race_poller(void *p)
 	return NULL;
 }
 
+/* One snapshot's figures hold together (they are taken under the set's lock). */
+static bool race_figures_ok(const struct race *x, const struct vdi_set_stats *st,
+			    const struct vdi_dev_stats *ds, uint32_t n)
+{
+	uint32_t i, k;
+
+	if (st->id != x->id || st->device_count != RACE_DEV || n != RACE_DEV)
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct vdi_dev_stats *d = &ds[i];
+		uint64_t by_code = 0, by_completion = d->completions_other;
+
+		for (k = 0; k <= VDI_VDC_MAX; k++)
+			by_code += d->sent_by_code[k];
+		for (k = 0; k < VDI_STATS_CODES; k++)
+			by_completion += d->completions[k].count;
+		if (d->index != i || by_code != d->sent ||
+		    by_completion != d->completed ||
+		    d->completed != d->reaped + d->done ||
+		    d->taken > d->sent || d->completed > d->sent ||
+		    d->queued + d->held + d->done > st->queue_depth ||
+		    d->queued > d->queued_peak ||
+		    d->queued + d->held + d->done > d->inflight_peak)
+			return false;
+	}
+	return true;
+}
+
+static bool race_listed(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The id of @fd's set (SET_STATS, id 0), or 0. */
+static uint64_t race_set_id(int fd)
+{
+	struct vdi_set_stats st;
+	struct vdi_stats_req q = {
+		.set = (uintptr_t)&st, .set_size = sizeof(st),
+		.dev_size = sizeof(struct vdi_dev_stats),
+	};
+
+	return vdi_ioctl(fd, VDI_IOC_SET_STATS, &q) ? 0 : st.id;
+}
+
+/*
+ * SET_STATS through every fd of the set (id 0) and by id through an
+ * endpoint of its own, LIST_SETS, while everything else races: every call
+ * works (ENOTTY once an fd was replaced by /dev/null), every snapshot holds
+ * together.
+ */
+static void *race_reader(void *p)
+{
+	struct race *x = p;
+	struct vdi_rng r = { .s = x->r.s ^ 5 };
+	struct vdi_dev_stats ds[RACE_DEV];
+	struct vdi_set_stats st;
+	uint64_t ids[64];
+	int ep = vdi_open();
+
+	if (ep < 0) {
+		x->bad_figures++;
+		return NULL;
+	}
+	while (x->stop < 2) {
+		int fds[6] = { x->s.cset, x->s.sset, x->s.cdev[0], x->s.cdev[1],
+			       x->s.sdev[0], x->s.sdev[1] };
+		unsigned int k = vdi_rng_below(&r, 10);
+		struct vdi_list_sets l;
+		struct vdi_stats_req q;
+		int ret;
+
+		if (k == 9) {
+			memset(&l, 0, sizeof(l));
+			l.ids = (uintptr_t)ids;
+			l.count = 64;
+			ret = vdi_ioctl(ep, VDI_IOC_LIST_SETS, &l);
+			RCALL(x, 1);
+			/* root: every set of its scope, this one too */
+			if (ret || (l.written == l.total &&
+				    !race_listed(ids, l.written, x->id)))
+				x->bad_figures++;
+			continue;
+		}
+		memset(&q, 0, sizeof(q));
+		q.id = k < 6 ? 0 : x->id;
+		q.set = (uintptr_t)&st;
+		q.devs = (uintptr_t)ds;
+		q.set_size = sizeof(st);
+		q.dev_size = sizeof(ds[0]);
+		q.dev_count = RACE_DEV;
+		ret = vdi_ioctl(k < 6 ? fds[k] : ep, VDI_IOC_SET_STATS, &q);
+		RCALL(x, 1);
+		if (ret == -ENOTTY && k < 6)	/* the fd is /dev/null now */
+			continue;
+		x->snapshots++;
+		if (ret || !race_figures_ok(x, &st, ds, q.dev_count)) {
+			if (x->bad_figures++ < 3)
+				printf("# races: SET_STATS (%s) returned %d; set %llu "
+				       "state %u depth %u; dev 0: sent %llu taken %llu "
+				       "completed %llu reaped %llu queued %u held %u "
+				       "done %u\n", k < 6 ? "id 0" : "by id", ret,
+				       (unsigned long long)st.id, st.state,
+				       st.queue_depth, (unsigned long long)ds[0].sent,
+				       (unsigned long long)ds[0].taken,
+				       (unsigned long long)ds[0].completed,
+				       (unsigned long long)ds[0].reaped,
+				       ds[0].queued, ds[0].held, ds[0].done);
+		}
+	}
+	close(ep);
+	return NULL;
+}
+
 /* replace an fd under the other threads: they see /dev/null from now on */
 static void race_kill_fd(struct race *x, int fd)
 {
@@ -1679,6 +1803,7 @@ TEST_F_TIMEOUT(fz, races, 1800)
 	int64_t t0 = vdi_now_ms();
 	uint64_t seed = vdi_seed() ^ 0x5eed;
 	uint64_t sent = 0, delivered = 0, taken = 0, completed = 0, efault = 0;
+	uint64_t snapshots = 0, bad_figures = 0;
 	uint64_t calls = 0, before = (uint64_t)vdi_read_long("/tmp/vdi_fuzz_calls", 0);
 	struct vdi_rng r;
 	long round;
@@ -1694,8 +1819,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		struct vdi_sess_opts o = { .ndev = RACE_DEV, .depth = 1 + vdi_rng_below(&r, 16),
 			.area = 65536 };
 		struct race *x = calloc(1, sizeof(*x));
-		pthread_t th[6];
-		unsigned int chaos = vdi_rng_below(&r, 8), i;
+		pthread_t th[7];
+		unsigned int chaos = vdi_rng_below(&r, 9), i;
 		bool agent_alive, normal_end = false;
 		int nth = 0;
 
@@ -1707,6 +1832,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		x->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		pthread_mutex_init(&x->lk, NULL);
 		ASSERT_EQ(0, vdi_sess_setup(&x->s, &o));
+		x->id = race_set_id(x->s.cset);
+		ASSERT_NE(0, x->id);
 		if (x->s.smap) {
 			munmap(x->s.smap, x->s.area);
 			munmap(x->s.cmap, x->s.area);
@@ -1717,6 +1844,7 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_client, x));
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_mapper, x));
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_poller, x));
+		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_reader, x));
 
 		vdi_sleep_ms(vdi_rng_below(&r, 40));
 		agent_alive = true;
@@ -1740,6 +1868,14 @@ TEST_F_TIMEOUT(fz, races, 1800)
 			race_kill_fd(x, x->s.sset);
 			agent_alive = false;
 			break;
+		case 6: {	/* an administrator: ABORT_SET by id */
+			struct vdi_abort_set a = { .id = x->id };
+			int ep = vdi_open();
+
+			EXPECT_EQ(0, vdi_ioctl(ep, VDI_IOC_ABORT_SET, &a));
+			close(ep);
+			break;
+		}
 		default:	/* the normal end: the server closes every device */
 			x->stop = 1;	/* sender, client loop, mapper stop first */
 			for (i = 0; i < 4; i++)
@@ -1802,6 +1938,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		taken += x->taken;
 		completed += x->completed;
 		efault += x->efault;
+		snapshots += x->snapshots;
+		bad_figures += x->bad_figures;
 		calls += x->calls + 12;		/* + the session's setup and teardown */
 		vdi_sess_close(&x->s);
 		close(x->devnull);
@@ -1821,6 +1959,11 @@ TEST_F_TIMEOUT(fz, races, 1800)
 	       (unsigned long long)sent,
 	       (unsigned long long)taken, (unsigned long long)completed,
 	       (unsigned long long)delivered, (unsigned long long)efault);
+	printf("# races: %llu snapshots taken while racing, %llu failed or did "
+	       "not hold together\n", (unsigned long long)snapshots,
+	       (unsigned long long)bad_figures);
+	EXPECT_EQ(0, bad_figures);
+	EXPECT_LT(0, snapshots);
 	printf("# vdi_fuzz: %llu calls fuzzed in this boot (random_calls + races)\n",
 	       (unsigned long long)(before + calls));
 	munmap(guard, 2 * 4096);
