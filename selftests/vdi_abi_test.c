@@ -97,11 +97,21 @@ TEST(abi_struct_layout)
 	for (unsigned int i = 0; i < ARRAY_SIZE(all_ioctls); i++) {
 		EXPECT_EQ(0xDAU, _IOC_TYPE(all_ioctls[i]));
 		EXPECT_EQ(i, _IOC_NR(all_ioctls[i]));
+		/* unique: no two share a number, whatever their size */
+		for (unsigned int j = 0; j < i; j++)
+			EXPECT_NE(_IOC_NR(all_ioctls[j]), _IOC_NR(all_ioctls[i]));
 	}
 	EXPECT_EQ(sizeof(struct vdi_version), _IOC_SIZE(VDI_IOC_VERSION));
 	EXPECT_EQ(sizeof(struct vdi_create), _IOC_SIZE(VDI_IOC_CREATE));
 	EXPECT_EQ(sizeof(struct vdi_batch), _IOC_SIZE(VDI_IOC_SEND));
 	EXPECT_EQ(sizeof(struct vdi_ctl), _IOC_SIZE(VDI_IOC_SIGNAL_ABORT));
+	EXPECT_EQ(sizeof(struct vdi_set_info), _IOC_SIZE(VDI_IOC_SET_INFO));
+	EXPECT_EQ(sizeof(struct vdi_list_sets), _IOC_SIZE(VDI_IOC_LIST_SETS));
+	EXPECT_EQ(sizeof(struct vdi_stats_req), _IOC_SIZE(VDI_IOC_SET_STATS));
+	EXPECT_EQ(sizeof(struct vdi_abort_set), _IOC_SIZE(VDI_IOC_ABORT_SET));
+	EXPECT_EQ((unsigned long)_IOC_READ | _IOC_WRITE, _IOC_DIR(VDI_IOC_LIST_SETS));
+	EXPECT_EQ((unsigned long)_IOC_READ | _IOC_WRITE, _IOC_DIR(VDI_IOC_SET_STATS));
+	EXPECT_EQ((unsigned long)_IOC_WRITE, _IOC_DIR(VDI_IOC_ABORT_SET));
 
 	/* VDI's own constants. */
 	EXPECT_EQ(0x173U, VDI_VDF_LIKE_TAPE);
@@ -113,6 +123,105 @@ TEST(abi_struct_layout)
 	EXPECT_EQ(19, VDI_VDC_MAX);
 	EXPECT_EQ(1117, VDI_ERROR_IO_DEVICE);
 	EXPECT_EQ(995, VDI_ERROR_OPERATION_ABORTED);
+}
+
+/*
+ * The figures (API 1.2).  Every field at the offset the sum of the ones
+ * before gives: no implicit padding (no kernel byte can leak through a
+ * hole), and the same layout for 32-bit callers (every __u64 8-aligned).
+ */
+TEST(figures_struct_layout)
+{
+	EXPECT_EQ(16U, sizeof(struct vdi_code_count));
+	EXPECT_EQ(8U, offsetof(struct vdi_code_count, count));
+
+	EXPECT_EQ(616U, sizeof(struct vdi_dev_stats));
+	EXPECT_EQ(0U, offsetof(struct vdi_dev_stats, name));
+	EXPECT_EQ(128U, offsetof(struct vdi_dev_stats, index));
+	EXPECT_EQ(132U, offsetof(struct vdi_dev_stats, state));
+	EXPECT_EQ(136U, offsetof(struct vdi_dev_stats, flags));
+	EXPECT_EQ(140U, offsetof(struct vdi_dev_stats, queued));
+	EXPECT_EQ(144U, offsetof(struct vdi_dev_stats, held));
+	EXPECT_EQ(148U, offsetof(struct vdi_dev_stats, done));
+	EXPECT_EQ(152U, offsetof(struct vdi_dev_stats, queued_peak));
+	EXPECT_EQ(156U, offsetof(struct vdi_dev_stats, inflight_peak));
+	EXPECT_EQ(160U, offsetof(struct vdi_dev_stats, io_error_episodes));
+	EXPECT_EQ(164U, offsetof(struct vdi_dev_stats, reserved0));
+	EXPECT_EQ(168U, offsetof(struct vdi_dev_stats, sent));
+	EXPECT_EQ(176U, offsetof(struct vdi_dev_stats, taken));
+	EXPECT_EQ(184U, offsetof(struct vdi_dev_stats, completed));
+	EXPECT_EQ(192U, offsetof(struct vdi_dev_stats, reaped));
+	EXPECT_EQ(200U, offsetof(struct vdi_dev_stats, bytes_read));
+	EXPECT_EQ(208U, offsetof(struct vdi_dev_stats, bytes_written));
+	EXPECT_EQ(216U, offsetof(struct vdi_dev_stats, queued_ns));
+	EXPECT_EQ(224U, offsetof(struct vdi_dev_stats, held_ns));
+	EXPECT_EQ(232U, offsetof(struct vdi_dev_stats, reaping_ns));
+	EXPECT_EQ(240U, offsetof(struct vdi_dev_stats, client_busy_ns));
+	EXPECT_EQ(248U, offsetof(struct vdi_dev_stats, client_idle_ns));
+	EXPECT_EQ(256U, offsetof(struct vdi_dev_stats, sent_by_code));
+	EXPECT_EQ(8U * (VDI_VDC_MAX + 1),
+		  sizeof(((struct vdi_dev_stats *)0)->sent_by_code));
+	EXPECT_EQ(416U, offsetof(struct vdi_dev_stats, completions));
+	EXPECT_EQ(16U * VDI_STATS_CODES,
+		  sizeof(((struct vdi_dev_stats *)0)->completions));
+	EXPECT_EQ(544U, offsetof(struct vdi_dev_stats, completions_other));
+	EXPECT_EQ(552U, offsetof(struct vdi_dev_stats, reserved));
+
+	EXPECT_EQ(336U, sizeof(struct vdi_set_stats));
+	EXPECT_EQ(0U, offsetof(struct vdi_set_stats, id));
+	EXPECT_EQ(8U, offsetof(struct vdi_set_stats, name));
+	EXPECT_EQ(136U, offsetof(struct vdi_set_stats, state));
+	EXPECT_EQ(140U, offsetof(struct vdi_set_stats, flags));
+	EXPECT_EQ(144U, offsetof(struct vdi_set_stats, uid));
+	EXPECT_EQ(148U, offsetof(struct vdi_set_stats, gid));
+	EXPECT_EQ(152U, offsetof(struct vdi_set_stats, mode));
+	EXPECT_EQ(156U, offsetof(struct vdi_set_stats, device_count));
+	EXPECT_EQ(160U, offsetof(struct vdi_set_stats, client_pid));
+	EXPECT_EQ(164U, offsetof(struct vdi_set_stats, server_pid));
+	EXPECT_EQ(168U, offsetof(struct vdi_set_stats, secondaries));
+	EXPECT_EQ(172U, offsetof(struct vdi_set_stats, queue_depth));
+	EXPECT_EQ(176U, offsetof(struct vdi_set_stats, config));
+	EXPECT_EQ(220U, offsetof(struct vdi_set_stats, abort_reason));
+	EXPECT_EQ(224U, offsetof(struct vdi_set_stats, abort_device));
+	EXPECT_EQ(228U, offsetof(struct vdi_set_stats, abort_pid));
+	EXPECT_EQ(232U, offsetof(struct vdi_set_stats, area_size));
+	EXPECT_EQ(240U, offsetof(struct vdi_set_stats, age_ns));
+	EXPECT_EQ(248U, offsetof(struct vdi_set_stats, ready_age_ns));
+	EXPECT_EQ(256U, offsetof(struct vdi_set_stats, end_age_ns));
+	EXPECT_EQ(264U, offsetof(struct vdi_set_stats, agent_wait_ns));
+	EXPECT_EQ(272U, offsetof(struct vdi_set_stats, reserved));
+
+	EXPECT_EQ(40U, sizeof(struct vdi_list_sets));
+	EXPECT_EQ(0U, offsetof(struct vdi_list_sets, ids));
+	EXPECT_EQ(8U, offsetof(struct vdi_list_sets, count));
+	EXPECT_EQ(12U, offsetof(struct vdi_list_sets, flags));
+	EXPECT_EQ(16U, offsetof(struct vdi_list_sets, total));
+	EXPECT_EQ(20U, offsetof(struct vdi_list_sets, written));
+	EXPECT_EQ(24U, offsetof(struct vdi_list_sets, reserved));
+
+	EXPECT_EQ(56U, sizeof(struct vdi_stats_req));
+	EXPECT_EQ(0U, offsetof(struct vdi_stats_req, id));
+	EXPECT_EQ(8U, offsetof(struct vdi_stats_req, set));
+	EXPECT_EQ(16U, offsetof(struct vdi_stats_req, devs));
+	EXPECT_EQ(24U, offsetof(struct vdi_stats_req, set_size));
+	EXPECT_EQ(28U, offsetof(struct vdi_stats_req, dev_size));
+	EXPECT_EQ(32U, offsetof(struct vdi_stats_req, dev_count));
+	EXPECT_EQ(36U, offsetof(struct vdi_stats_req, flags));
+	EXPECT_EQ(40U, offsetof(struct vdi_stats_req, reserved));
+
+	EXPECT_EQ(32U, sizeof(struct vdi_abort_set));
+	EXPECT_EQ(0U, offsetof(struct vdi_abort_set, id));
+	EXPECT_EQ(8U, offsetof(struct vdi_abort_set, flags));
+	EXPECT_EQ(12U, offsetof(struct vdi_abort_set, reserved0));
+	EXPECT_EQ(16U, offsetof(struct vdi_abort_set, reserved));
+
+	/* the first published sizes are these */
+	EXPECT_EQ(336U, VDI_SET_STATS_SIZE_VER0);
+	EXPECT_EQ(616U, VDI_DEV_STATS_SIZE_VER0);
+	/* the abort reasons and states are distinct, in their order */
+	EXPECT_EQ(8, VDI_ABORT_ADMIN);
+	EXPECT_EQ(5, VDI_STATE_ABORTED);
+	EXPECT_EQ(0xffffffffU, VDI_ABORT_NO_DEVICE);
 }
 
 TEST(version_handshake_on_every_kind_of_fd)
@@ -281,6 +390,13 @@ TEST_F(fds, unknown_number_or_direction_is_enotty)
 		_IOWR(VDI_IOC_MAGIC, 0x0b, struct vdi_batch),
 		_IO(VDI_IOC_MAGIC, 0x0d),
 		_IO(VDI_IOC_MAGIC, 0x0c),
+		/* the figures' numbers, with another direction or size */
+		_IOW(VDI_IOC_MAGIC, 0x0f, struct vdi_list_sets),
+		_IOR(VDI_IOC_MAGIC, 0x10, struct vdi_stats_req),
+		_IOWR(VDI_IOC_MAGIC, 0x11, struct vdi_abort_set),
+		_IOWR(VDI_IOC_MAGIC, 0x10, struct vdi_set_stats),
+		_IOW(VDI_IOC_MAGIC, 0x12, struct vdi_abort_set),
+		_IOWR(VDI_IOC_MAGIC, 0x12, struct vdi_list_sets),
 	};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++)

@@ -15,14 +15,21 @@
  * drive sets into their deeper states, mmap / munmap / mprotect / madvise /
  * mremap of the areas, poll, fork (a child with copies of every fd, not of
  * the areas, killed or exiting), and a periodic SIGALRM that interrupts every
- * wait.  The run's seed is printed; VDI_FUZZ_SEED=<seed> replays the same
- * call sequences (the interleaving of the workers is the scheduler's).
+ * wait.  The figures' calls (LIST_SETS, SET_STATS, ABORT_SET) get random
+ * ids (real ones the worker learnt, 0, others), sizes, counts, flags and
+ * pointers too, and must fail only with the errnos the ABI gives them, or
+ * succeed with outputs that hold together.  The run's seed is printed;
+ * VDI_FUZZ_SEED=<seed> replays the same call sequences (the interleaving
+ * of the workers is the scheduler's).
  *
  * races: threads racing SEND, GET_COMMANDS + COMPLETE, the agent's
  * WAIT_COMPLETIONS (sometimes into a faulting buffer), mmap / munmap /
- * touch, poll, against SIGNAL_ABORT, CLOSE_DEVICE and fds replaced under
- * them; every thread must return, and every command sent must reach the
- * agent exactly once (success, error, 995 or 1117).
+ * touch, poll, SET_STATS and LIST_SETS, against SIGNAL_ABORT, ABORT_SET,
+ * CLOSE_DEVICE and fds replaced under them; every thread must return,
+ * every command sent must reach the agent exactly once (success, error,
+ * 995 or 1117), and every snapshot of the figures must hold together
+ * (sent = the sum by code, completed = reaped + done, no more in flight
+ * than the queue depth, peaks at least the current values).
  *
  * After each: the kernel log has no report, the module's reference count
  * is 0 again (rmmod would succeed), and an unexpected SIGBUS / SIGSEGV on
@@ -41,6 +48,7 @@
 #define POOL		24	/* fds per worker */
 #define MAPS		8	/* mappings per worker */
 #define TAGS		64	/* tags a worker remembers */
+#define IDS		32	/* set ids a worker remembers */
 #define ARENA_PAGES	16	/* argument buffers, then 2 PROT_NONE, then a hole */
 
 enum kind { K_FREE, K_EP, K_CSET, K_SSET, K_SEC, K_CDEV, K_SDEV, K_DUP };
@@ -56,6 +64,8 @@ struct shared {
 	volatile uint64_t sigbus[16];
 	volatile uint64_t deep[16];	/* commands that made it to a client */
 	volatile uint64_t done[16];	/* worker finished */
+	volatile uint64_t bad_errno[16];	/* figures' calls: undocumented errno */
+	volatile uint64_t figures_ok[16];	/* figures' calls that succeeded */
 };
 
 struct worker {
@@ -74,6 +84,9 @@ struct worker {
 	int64_t end_ms;
 	char names[NAMES][VDI_NAME_MAX];
 	int devnull;
+	uint64_t ids[IDS];		/* set ids seen in LIST_SETS / SET_STATS */
+	unsigned int nids;
+	unsigned int bad_printed;
 };
 
 static sigjmp_buf fault_jmp;
@@ -424,7 +437,8 @@ static const unsigned long vdi_cmds[] = {
 	VDI_IOC_OPEN_SECONDARY, VDI_IOC_GET_CONFIG, VDI_IOC_BEGIN_CONFIG,
 	VDI_IOC_END_CONFIG, VDI_IOC_OPEN_DEVICE, VDI_IOC_SEND,
 	VDI_IOC_GET_COMMANDS, VDI_IOC_COMPLETE, VDI_IOC_WAIT_COMPLETIONS,
-	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT,
+	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT, VDI_IOC_SET_INFO,
+	VDI_IOC_LIST_SETS, VDI_IOC_SET_STATS, VDI_IOC_ABORT_SET,
 };
 #define NCMDS (sizeof(vdi_cmds) / sizeof(vdi_cmds[0]))
 
@@ -447,6 +461,253 @@ static void remember_tags(struct worker *w, int fd, const struct vdi_command *c,
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* the figures: LIST_SETS, SET_STATS, ABORT_SET                       */
+
+static void remember_id(struct worker *w, uint64_t id)
+{
+	unsigned int i;
+
+	if (!id)
+		return;
+	for (i = 0; i < w->nids; i++)
+		if (w->ids[i] == id)
+			return;
+	w->ids[w->nids < IDS ? w->nids++ : vdi_rng_below(&w->r, IDS)] = id;
+}
+
+/* a set id: one seen (maybe gone by now), 0 (the fd's own), or any */
+static uint64_t rid(struct worker *w)
+{
+	unsigned int p = vdi_rng_below(&w->r, 100);
+
+	if (p < 55 && w->nids)
+		return w->ids[vdi_rng_below(&w->r, w->nids)];
+	if (p < 75)
+		return 0;
+	if (p < 85 && w->nids)	/* near a real one */
+		return w->ids[vdi_rng_below(&w->r, w->nids)] + 1 + vdi_rng_below(&w->r, 3);
+	return r64(w);
+}
+
+/* a struct size: the module's, around it, or anything */
+static uint32_t rsize(struct worker *w, uint32_t ver0)
+{
+	switch (vdi_rng_below(&w->r, 10)) {
+	case 0:
+		return ver0 - 1 - vdi_rng_below(&w->r, 16);
+	case 1:
+		return ver0 + 1 + vdi_rng_below(&w->r, 256);
+	case 2:
+		return vdi_rng_pct(&w->r, 50) ? 0 : r32(w);
+	default:
+		return ver0;
+	}
+}
+
+/*
+ * Where the module writes n entries of @size bytes, @stride apart (n > 0):
+ * in the arena past its first 512 bytes (they hold the argument struct),
+ * whole or running into the PROT_NONE pages, or a bad pointer.  A stride
+ * wider than the two guard pages could step over them into the worker's
+ * other memory: such a run always fits in the arena (NULL if it cannot).
+ */
+#define OUT_BASE(w)	((w)->arena + 512)
+#define OUT_ROOM	(ARENA_PAGES * 4096U - 512)
+
+static uint8_t *rout(struct worker *w, uint32_t n, uint32_t size,
+		     uint32_t stride)
+{
+	uint64_t ext = (uint64_t)(n - 1) * stride + size;
+	bool fits = ext <= OUT_ROOM - 64;
+	uint8_t *p;
+	bool bad;
+
+	if (stride > 4096 && n > 1 && !fits)
+		return NULL;
+	if (fits && (stride > 4096 || vdi_rng_pct(&w->r, 85))) {
+		p = OUT_BASE(w) + vdi_rng_below(&w->r, OUT_ROOM - (uint32_t)ext);
+		memset(p, 0xa5, ext);
+		return p;
+	}
+	p = rplace(w, size, &bad);
+	if (!bad)	/* runs on into the guard pages */
+		p = w->none - 1 - vdi_rng_below(&w->r,
+			ext < OUT_ROOM ? (uint32_t)ext : OUT_ROOM);
+	return p;
+}
+
+/* Structured arguments of the figures' calls at @arg. */
+static void figures_args(struct worker *w, unsigned long cmd, uint8_t *arg)
+{
+	if (cmd == VDI_IOC_LIST_SETS) {
+		struct vdi_list_sets l;
+
+		memset(&l, 0, sizeof(l));
+		switch (vdi_rng_below(&w->r, 6)) {
+		case 0:
+			l.count = 0;
+			break;
+		case 1:
+			l.count = r32(w);
+			break;
+		default:
+			l.count = 1 + vdi_rng_below(&w->r, 64);
+		}
+		/*
+		 * At most the visible sets are written: every set of the run
+		 * (16 per uid) fits in the arena, a larger room is not used.
+		 */
+		l.ids = vdi_rng_pct(&w->r, 5) ? 0 : (uintptr_t)rout(w,
+			l.count && l.count < 512 ? l.count : 512, 8, 8);
+		l.flags = (uint32_t)rz(w);
+		l.total = r32(w);
+		l.written = r32(w);
+		l.reserved[vdi_rng_below(&w->r, 2)] = rz(w);
+		memcpy(arg, &l, sizeof(l));
+	} else if (cmd == VDI_IOC_SET_STATS) {
+		struct vdi_stats_req q;
+		uint8_t *devs;
+		uint32_t n;
+
+		memset(&q, 0, sizeof(q));
+		q.id = rid(w);
+		q.set_size = rsize(w, VDI_SET_STATS_SIZE_VER0);
+		q.dev_size = rsize(w, VDI_DEV_STATS_SIZE_VER0);
+		q.dev_count = vdi_rng_pct(&w->r, 80) ? vdi_rng_below(&w->r, 6) :
+			vdi_rng_pct(&w->r, 50) ? 64 + vdi_rng_below(&w->r, 3) : r32(w);
+		q.set = vdi_rng_pct(&w->r, 3) ? 0 :
+			(uintptr_t)rout(w, 1, VDI_SET_STATS_SIZE_VER0,
+					VDI_SET_STATS_SIZE_VER0);
+		/* at most VDI_MAX_DEVICES devices are written */
+		n = q.dev_count < VDI_MAX_DEVICES ? q.dev_count : VDI_MAX_DEVICES;
+		devs = n ? rout(w, n, VDI_DEV_STATS_SIZE_VER0, q.dev_size) : NULL;
+		if (n && !devs) {	/* too wide a stride: room for one */
+			q.dev_count = 1;
+			devs = rout(w, 1, VDI_DEV_STATS_SIZE_VER0, q.dev_size);
+		}
+		q.devs = vdi_rng_pct(&w->r, 5) ? (uintptr_t)rout(w, 1, 64, 64) :
+			(uintptr_t)devs;
+		q.flags = (uint32_t)rz(w);
+		q.reserved[vdi_rng_below(&w->r, 2)] = rz(w);
+		memcpy(arg, &q, sizeof(q));
+	} else {	/* VDI_IOC_ABORT_SET */
+		struct vdi_abort_set a = {
+			.id = rid(w), .flags = (uint32_t)rz(w),
+			.reserved0 = (uint32_t)rz(w),
+		};
+
+		a.reserved[vdi_rng_below(&w->r, 2)] = rz(w);
+		memcpy(arg, &a, sizeof(a));
+	}
+}
+
+static bool is_figures(unsigned long cmd)
+{
+	return cmd == VDI_IOC_LIST_SETS || cmd == VDI_IOC_SET_STATS ||
+	       cmd == VDI_IOC_ABORT_SET;
+}
+
+/* Is @fd one of the worker's vdi fds (set, device or endpoint)? */
+static bool pool_has(struct worker *w, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < POOL; i++)
+		if (w->pool[i].kind != K_FREE && w->pool[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* A device fd is an anonymous inode; the others are /dev/vdi itself. */
+static bool is_device_fd(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && !S_ISCHR(st.st_mode);
+}
+
+/* Is [p, p + len) whole inside the arena's output pages? */
+static bool in_out_room(struct worker *w, uint64_t p, uint64_t len)
+{
+	return p >= (uintptr_t)OUT_BASE(w) && p + len <= (uintptr_t)w->none;
+}
+
+/*
+ * What a figures call returned: an errno the ABI gives it, and when it
+ * succeeded, outputs that hold together; remember the ids it told.
+ * @in is the argument as given (NULL when its pointer was bad), @out the
+ * argument after the call.
+ */
+static void figures_check(struct worker *w, unsigned long cmd, int fd,
+			  const void *in, const void *out, int r, int err)
+{
+	const char *what = cmd == VDI_IOC_LIST_SETS ? "LIST_SETS" :
+			   cmd == VDI_IOC_SET_STATS ? "SET_STATS" : "ABORT_SET";
+	bool vdi = pool_has(w, fd), ok;
+
+	if (r < 0) {
+		if (!vdi)
+			ok = err == EBADF || err == ENOTTY;
+		else if (err == ENOTTY)	/* a device fd: only SET_STATS */
+			ok = cmd != VDI_IOC_SET_STATS && is_device_fd(fd);
+		else if (!in)		/* the argument itself cannot be read */
+			ok = err == EFAULT;
+		else if (err == EFAULT || err == EINVAL || err == EINTR)
+			ok = true;
+		else if (cmd == VDI_IOC_LIST_SETS)
+			ok = err == ENOMEM;
+		else if (cmd == VDI_IOC_SET_STATS)
+			ok = err == ENOENT || err == EPERM || err == EPROTO ||
+			     err == ENOMEM;
+		else
+			ok = err == ENOENT || err == EPERM;
+	} else {
+		ok = r == 0 && vdi && in;
+		w->sh->figures_ok[w->id]++;
+		if (ok && cmd == VDI_IOC_LIST_SETS) {
+			const struct vdi_list_sets *li = in, *l = out;
+			const uint64_t *ids = (const void *)(uintptr_t)l->ids;
+
+			ok = l->written <= li->count && l->written <= l->total;
+			if (ok && in_out_room(w, l->ids, (uint64_t)l->written * 8))
+				for (uint32_t i = 0; ok && i < l->written; i++) {
+					ok = ids[i] != 0;
+					remember_id(w, ids[i]);
+				}
+		} else if (ok && cmd == VDI_IOC_SET_STATS) {
+			const struct vdi_stats_req *qi = in, *q = out;
+			const struct vdi_set_stats *st = (const void *)(uintptr_t)q->set;
+
+			ok = q->set_size == VDI_SET_STATS_SIZE_VER0 &&
+			     q->dev_count <= qi->dev_count &&
+			     q->dev_count <= VDI_MAX_DEVICES &&
+			     (!q->dev_count || q->dev_size == VDI_DEV_STATS_SIZE_VER0);
+			/* the snapshot, unless the devices overwrote it */
+			if (ok && in_out_room(w, q->set, sizeof(*st)) &&
+			    (q->set + sizeof(*st) <= q->devs ||
+			     q->set >= q->devs + (uint64_t)q->dev_count * qi->dev_size)) {
+				ok = st->id != 0 && (!qi->id || st->id == qi->id) &&
+				     st->device_count >= 1 &&
+				     st->device_count <= VDI_MAX_DEVICES &&
+				     q->dev_count <= st->device_count &&
+				     st->state <= VDI_STATE_ABORTED &&
+				     st->abort_reason <= VDI_ABORT_ADMIN;
+				if (ok)
+					remember_id(w, st->id);
+			}
+		}
+	}
+	if (ok)
+		return;
+	w->sh->bad_errno[w->id]++;
+	if (w->bad_printed++ < 10)
+		printf("# worker %d: %s on fd %d (%s): returned %d, errno %d (%s)%s\n",
+		       w->id, what, fd, vdi ? "vdi" : "not vdi", r,
+		       r < 0 ? err : 0, r < 0 ? strerror(err) : "-",
+		       r >= 0 ? ": outputs do not hold together" : "");
+}
+
 static void fuzz_ioctl(struct worker *w)
 {
 	unsigned long cmd;
@@ -456,6 +717,7 @@ static void fuzz_ioctl(struct worker *w)
 	int fd = rfd(w), r;
 	uint32_t count = 0;
 	uint8_t *entries = NULL;
+	uint64_t fig_in[8];		/* a figures call's argument as given */
 
 	switch (vdi_rng_below(&w->r, 20)) {
 	case 0:		/* our magic, any number, any size and direction */
@@ -646,6 +908,24 @@ static void fuzz_ioctl(struct worker *w)
 			memcpy(arg, &c, sizeof(c));
 			break;
 		}
+		case VDI_IOC_SET_INFO: {
+			struct vdi_set_info i;
+
+			memset(&i, 0xcc, sizeof(i));
+			i.flags = (uint32_t)rz(w);
+			i.reserved[0] = rz(w);
+			i.reserved[1] = rz(w);
+			memcpy(arg, &i, sizeof(i));
+			break;
+		}
+		case VDI_IOC_LIST_SETS:
+		case VDI_IOC_SET_STATS:
+		case VDI_IOC_ABORT_SET:
+			/* the argument first in the arena, away from the outputs */
+			arg = w->arena + 8 * vdi_rng_below(&w->r, 56);
+			figures_args(w, cmd, arg);
+			memcpy(fig_in, arg, _IOC_SIZE(cmd));
+			break;
 		default:
 			if (arg + size <= w->none)
 				for (size_t i = 0; i < size; i++)
@@ -654,7 +934,8 @@ static void fuzz_ioctl(struct worker *w)
 	}
 
 	/* a SIGNAL_ABORT now and then, not all the time: sets must live */
-	if (cmd == VDI_IOC_SIGNAL_ABORT && vdi_rng_pct(&w->r, 70))
+	if ((cmd == VDI_IOC_SIGNAL_ABORT || cmd == VDI_IOC_ABORT_SET) &&
+	    vdi_rng_pct(&w->r, 70))
 		cmd = VDI_IOC_VERSION;
 	/* FIOASYNC: no SIGIO on our fds */
 	if (cmd == FIOASYNC)
@@ -662,6 +943,9 @@ static void fuzz_ioctl(struct worker *w)
 
 	r = ioctl(fd, cmd, arg);
 	w->calls++;
+	if (is_figures(cmd))
+		figures_check(w, cmd, fd, bad ? NULL : fig_in, arg, r,
+			      r < 0 ? errno : 0);
 	if (r > 0 && cmd == VDI_IOC_OPEN_DEVICE) {
 		enum kind k = K_CDEV;
 		unsigned int i;
@@ -1119,6 +1403,7 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 	long secs = vdi_knob("VDI_FUZZ_SECONDS", 20, 480);
 	struct shared *sh = vdi_shared(sizeof(*sh));
 	uint64_t seed = vdi_seed(), calls = 0, deep = 0, faults = 0;
+	uint64_t bad_errno = 0, figures_ok = 0;
 	pid_t pids[16];
 	int64_t t0 = vdi_now_ms();
 	long i, r;
@@ -1165,6 +1450,8 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 		calls += sh->calls[i];
 		deep += sh->deep[i];
 		faults += sh->sigbus[i];
+		bad_errno += sh->bad_errno[i];
+		figures_ok += sh->figures_ok[i];
 	}
 	printf("# vdi_fuzz: %llu calls in %.1f s (%.0f/s), %llu commands reached "
 	       "a client, seed %llu\n", (unsigned long long)calls,
@@ -1179,8 +1466,13 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 			fclose(f);
 		}
 	}
+	printf("# vdi_fuzz: figures' calls: %llu succeeded, %llu with an "
+	       "undocumented errno or outputs\n", (unsigned long long)figures_ok,
+	       (unsigned long long)bad_errno);
 	EXPECT_EQ(0, faults);
 	EXPECT_LT(0, deep);
+	EXPECT_EQ(0, bad_errno);
+	EXPECT_LT(0, figures_ok);
 	if (calls < (uint64_t)total)
 		printf("# vdi_fuzz: only %llu of %ld calls within %ld s\n",
 		       (unsigned long long)calls, total, secs);
@@ -1207,6 +1499,8 @@ struct race {
 	uint64_t sent, delivered, dup, taken, completed, efault;
 	uint64_t calls;			/* syscalls of every thread */
 	uint8_t *none;			/* PROT_NONE page for the agent */
+	uint64_t id;			/* the set's id (figures) */
+	uint64_t snapshots, bad_figures;	/* the reader's */
 };
 
 #define RCALL(x, n) __atomic_add_fetch(&(x)->calls, (n), __ATOMIC_RELAXED)
@@ -1377,6 +1671,125 @@ static void *race_poller(void *p)
 	return NULL;
 }
 
+/* One snapshot's figures hold together (they are taken under the set's lock). */
+static bool race_figures_ok(const struct race *x, const struct vdi_set_stats *st,
+			    const struct vdi_dev_stats *ds, uint32_t n)
+{
+	uint32_t i, k;
+
+	if (st->id != x->id || st->device_count != RACE_DEV || n != RACE_DEV)
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct vdi_dev_stats *d = &ds[i];
+		uint64_t by_code = 0, by_completion = d->completions_other;
+
+		for (k = 0; k <= VDI_VDC_MAX; k++)
+			by_code += d->sent_by_code[k];
+		for (k = 0; k < VDI_STATS_CODES; k++)
+			by_completion += d->completions[k].count;
+		if (d->index != i || by_code != d->sent ||
+		    by_completion != d->completed ||
+		    d->completed != d->reaped + d->done ||
+		    d->taken > d->sent || d->completed > d->sent ||
+		    d->queued + d->held + d->done > st->queue_depth ||
+		    d->queued > d->queued_peak ||
+		    d->queued + d->held + d->done > d->inflight_peak)
+			return false;
+	}
+	return true;
+}
+
+static bool race_listed(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The id of @fd's set (SET_STATS, id 0), or 0. */
+static uint64_t race_set_id(int fd)
+{
+	struct vdi_set_stats st;
+	struct vdi_stats_req q = {
+		.set = (uintptr_t)&st, .set_size = sizeof(st),
+		.dev_size = sizeof(struct vdi_dev_stats),
+	};
+
+	return vdi_ioctl(fd, VDI_IOC_SET_STATS, &q) ? 0 : st.id;
+}
+
+/*
+ * SET_STATS through every fd of the set (id 0) and by id through an
+ * endpoint of its own, LIST_SETS, while everything else races: every call
+ * works (ENOTTY once an fd was replaced by /dev/null), every snapshot holds
+ * together.
+ */
+static void *race_reader(void *p)
+{
+	struct race *x = p;
+	struct vdi_rng r = { .s = x->r.s ^ 5 };
+	struct vdi_dev_stats ds[RACE_DEV];
+	struct vdi_set_stats st;
+	uint64_t ids[64];
+	int ep = vdi_open();
+
+	if (ep < 0) {
+		x->bad_figures++;
+		return NULL;
+	}
+	while (x->stop < 2) {
+		int fds[6] = { x->s.cset, x->s.sset, x->s.cdev[0], x->s.cdev[1],
+			       x->s.sdev[0], x->s.sdev[1] };
+		unsigned int k = vdi_rng_below(&r, 10);
+		struct vdi_list_sets l;
+		struct vdi_stats_req q;
+		int ret;
+
+		if (k == 9) {
+			memset(&l, 0, sizeof(l));
+			l.ids = (uintptr_t)ids;
+			l.count = 64;
+			ret = vdi_ioctl(ep, VDI_IOC_LIST_SETS, &l);
+			RCALL(x, 1);
+			/* root: every set of its scope, this one too */
+			if (ret || (l.written == l.total &&
+				    !race_listed(ids, l.written, x->id)))
+				x->bad_figures++;
+			continue;
+		}
+		memset(&q, 0, sizeof(q));
+		q.id = k < 6 ? 0 : x->id;
+		q.set = (uintptr_t)&st;
+		q.devs = (uintptr_t)ds;
+		q.set_size = sizeof(st);
+		q.dev_size = sizeof(ds[0]);
+		q.dev_count = RACE_DEV;
+		ret = vdi_ioctl(k < 6 ? fds[k] : ep, VDI_IOC_SET_STATS, &q);
+		RCALL(x, 1);
+		if (ret == -ENOTTY && k < 6)	/* the fd is /dev/null now */
+			continue;
+		x->snapshots++;
+		if (ret || !race_figures_ok(x, &st, ds, q.dev_count)) {
+			if (x->bad_figures++ < 3)
+				printf("# races: SET_STATS (%s) returned %d; set %llu "
+				       "state %u depth %u; dev 0: sent %llu taken %llu "
+				       "completed %llu reaped %llu queued %u held %u "
+				       "done %u\n", k < 6 ? "id 0" : "by id", ret,
+				       (unsigned long long)st.id, st.state,
+				       st.queue_depth, (unsigned long long)ds[0].sent,
+				       (unsigned long long)ds[0].taken,
+				       (unsigned long long)ds[0].completed,
+				       (unsigned long long)ds[0].reaped,
+				       ds[0].queued, ds[0].held, ds[0].done);
+		}
+	}
+	close(ep);
+	return NULL;
+}
+
 /* replace an fd under the other threads: they see /dev/null from now on */
 static void race_kill_fd(struct race *x, int fd)
 {
@@ -1390,6 +1803,7 @@ TEST_F_TIMEOUT(fz, races, 1800)
 	int64_t t0 = vdi_now_ms();
 	uint64_t seed = vdi_seed() ^ 0x5eed;
 	uint64_t sent = 0, delivered = 0, taken = 0, completed = 0, efault = 0;
+	uint64_t snapshots = 0, bad_figures = 0;
 	uint64_t calls = 0, before = (uint64_t)vdi_read_long("/tmp/vdi_fuzz_calls", 0);
 	struct vdi_rng r;
 	long round;
@@ -1405,8 +1819,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		struct vdi_sess_opts o = { .ndev = RACE_DEV, .depth = 1 + vdi_rng_below(&r, 16),
 			.area = 65536 };
 		struct race *x = calloc(1, sizeof(*x));
-		pthread_t th[6];
-		unsigned int chaos = vdi_rng_below(&r, 8), i;
+		pthread_t th[7];
+		unsigned int chaos = vdi_rng_below(&r, 9), i;
 		bool agent_alive, normal_end = false;
 		int nth = 0;
 
@@ -1418,6 +1832,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		x->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		pthread_mutex_init(&x->lk, NULL);
 		ASSERT_EQ(0, vdi_sess_setup(&x->s, &o));
+		x->id = race_set_id(x->s.cset);
+		ASSERT_NE(0, x->id);
 		if (x->s.smap) {
 			munmap(x->s.smap, x->s.area);
 			munmap(x->s.cmap, x->s.area);
@@ -1428,6 +1844,7 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_client, x));
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_mapper, x));
 		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_poller, x));
+		ASSERT_EQ(0, pthread_create(&th[nth++], NULL, race_reader, x));
 
 		vdi_sleep_ms(vdi_rng_below(&r, 40));
 		agent_alive = true;
@@ -1451,6 +1868,14 @@ TEST_F_TIMEOUT(fz, races, 1800)
 			race_kill_fd(x, x->s.sset);
 			agent_alive = false;
 			break;
+		case 6: {	/* an administrator: ABORT_SET by id */
+			struct vdi_abort_set a = { .id = x->id };
+			int ep = vdi_open();
+
+			EXPECT_EQ(0, vdi_ioctl(ep, VDI_IOC_ABORT_SET, &a));
+			close(ep);
+			break;
+		}
 		default:	/* the normal end: the server closes every device */
 			x->stop = 1;	/* sender, client loop, mapper stop first */
 			for (i = 0; i < 4; i++)
@@ -1513,6 +1938,8 @@ TEST_F_TIMEOUT(fz, races, 1800)
 		taken += x->taken;
 		completed += x->completed;
 		efault += x->efault;
+		snapshots += x->snapshots;
+		bad_figures += x->bad_figures;
 		calls += x->calls + 12;		/* + the session's setup and teardown */
 		vdi_sess_close(&x->s);
 		close(x->devnull);
@@ -1532,6 +1959,11 @@ TEST_F_TIMEOUT(fz, races, 1800)
 	       (unsigned long long)sent,
 	       (unsigned long long)taken, (unsigned long long)completed,
 	       (unsigned long long)delivered, (unsigned long long)efault);
+	printf("# races: %llu snapshots taken while racing, %llu failed or did "
+	       "not hold together\n", (unsigned long long)snapshots,
+	       (unsigned long long)bad_figures);
+	EXPECT_EQ(0, bad_figures);
+	EXPECT_LT(0, snapshots);
 	printf("# vdi_fuzz: %llu calls fuzzed in this boot (random_calls + races)\n",
 	       (unsigned long long)(before + calls));
 	munmap(guard, 2 * 4096);
