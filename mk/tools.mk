@@ -89,6 +89,16 @@ $(TOOLS_TAPE_UNIT): $(ROOT)/selftests/tools/tape_unit.c $(B)/tools/client-tape.o
 tools-tests: $(TOOLS_TAPE_UNIT)
 ALL_TEST_BINS += $(TOOLS_TAPE_UNIT)
 
+# The figures' report and ticker on their own (made-up snapshots, no VDI):
+# build/selftests/tools-stats_report_unit
+TOOLS_STATS_UNIT := $(B)/selftests/tools-stats_report_unit
+$(TOOLS_STATS_UNIT): $(ROOT)/selftests/tools/stats_report_unit.c $(TOOLS_STATS) $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -I$(ROOT)/tools -o $@ $< \
+		$(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
+tools-tests: $(TOOLS_STATS_UNIT)
+ALL_TEST_BINS += $(TOOLS_STATS_UNIT)
+
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).
 EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \

@@ -81,6 +81,17 @@ const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len)
 	return buf;
 }
 
+/* A device's name, or "#index" before a first open bound one. */
+static const char *dev_label(const struct vdi_dev_stats *d, char *buf,
+			     size_t len)
+{
+	if (d->name[0])
+		snprintf(buf, len, "%s", d->name);
+	else
+		snprintf(buf, len, "#%" PRIu32, d->index);
+	return buf;
+}
+
 /* ================================================================ table */
 enum col {
 	C_NAME, C_BYTES, C_RATE, C_SENT, C_DONE, C_QUEUED, C_HELD, C_REAP,
@@ -192,12 +203,7 @@ static void print_table(FILE *f, const vdi_stats *st, double elapsed_s,
 
 		add_dev(&one, d);
 		add_dev(&all, d);
-		if (d->name[0])
-			snprintf(rows[i + 1].name, sizeof(rows[0].name), "%s",
-				 d->name);
-		else		/* not opened yet: no name bound */
-			snprintf(rows[i + 1].name, sizeof(rows[0].name),
-				 "#%" PRIu32, d->index);
+		dev_label(d, rows[i + 1].name, sizeof(rows[0].name));
 		fill_row(&rows[i + 1], &one, elapsed_s, timed);
 	}
 	if (st->ndevs > 1) {
@@ -226,6 +232,7 @@ static void print_table(FILE *f, const vdi_stats *st, double elapsed_s,
 /* The set's verdict, and each device's when they do not all agree. */
 static void print_verdicts(FILE *f, const vdi_stats *st, const char *prefix)
 {
+	char name[VDI_NAME_MAX + 8];
 	vdi_verdict set, dev;
 	bool differ = false;
 	unsigned int i;
@@ -246,7 +253,8 @@ static void print_verdicts(FILE *f, const vdi_stats *st, const char *prefix)
 	for (i = 0; i < st->ndevs; i++)
 		if (vdi_stats_verdict(st, (int)i, &dev) == NOERROR)
 			fprintf(f, "%sverdict '%s': %s\n", prefix,
-				st->devs[i].name, dev.text);
+				dev_label(&st->devs[i], name, sizeof(name)),
+				dev.text);
 }
 
 static void write_report(FILE *f, const vdi_stats *st, double elapsed_s,
