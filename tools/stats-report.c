@@ -344,11 +344,13 @@ static void *ticker_main(void *arg)
 		pthread_mutex_lock(&t->lock);
 		if (rc != NOERROR)
 			break;
-		/* a report that took longer than the interval (a slow
-		 * stderr): the next one an interval from now, not a burst */
+		/* reports keep to the interval from the start; but one that
+		 * took longer than an interval (a slow stderr) is followed an
+		 * interval after it ends, not by a burst of overdue ones */
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > due.tv_sec ||
-		    (now.tv_sec == due.tv_sec && now.tv_nsec > due.tv_nsec))
+		if (due.tv_sec + t->interval_s < now.tv_sec ||
+		    (due.tv_sec + t->interval_s == now.tv_sec &&
+		     due.tv_nsec < now.tv_nsec))
 			due = now;
 	}
 	pthread_mutex_unlock(&t->lock);
