@@ -324,7 +324,7 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	vdi_stats_sent(dev, slot, now);
 	if (!set->inflight++) {
 		if (set->config.server_timeout)
-			set->last_progress = ktime_get();
+			set->last_progress = now ?: ktime_get();
 		set->watch_gen++;	/* a waiting agent re-arms its watchdog */
 	}
 	return 0;
@@ -590,7 +590,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 		}
 		/* Progress for the watchdog: once per call is precise enough. */
 		if (i && set->config.server_timeout)
-			set->last_progress = ktime_get();
+			set->last_progress = now ?: ktime_get();
 		spin_unlock(&set->lock);
 		if (i)
 			wake_up_interruptible(&set->cmpl_wq);
