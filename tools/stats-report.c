@@ -112,6 +112,7 @@ struct row {
 /* What a row is made of: one device's figures, or the sum of them all. */
 struct sums {
 	uint64_t bytes, sent, taken, completed, reaped;
+	uint64_t queued_now, held_now;
 	uint64_t queued_ns, held_ns, reaping_ns, busy_ns, idle_ns;
 	uint32_t io_errors, peak;
 };
@@ -123,6 +124,8 @@ static void add_dev(struct sums *s, const struct vdi_dev_stats *d)
 	s->taken += d->taken;
 	s->completed += d->completed;
 	s->reaped += d->reaped;
+	s->queued_now += d->queued;
+	s->held_now += d->held;
 	s->queued_ns += d->queued_ns;
 	s->held_ns += d->held_ns;
 	s->reaping_ns += d->reaping_ns;
@@ -147,12 +150,14 @@ static void fill_row(struct row *r, const struct sums *s, double elapsed_s,
 {
 	uint64_t shared = s->busy_ns + s->idle_ns;
 	/*
-	 * Held time is counted for the commands that were taken and then
-	 * completed; a command flushed from the queue (IO-ERROR, abort) is
-	 * completed without being taken, one still held is taken without
-	 * being completed: the smaller count is the one that has held time.
+	 * Each time total is summed over the commands that have left that
+	 * stage (docs/ABI.md, "Figures"): queued_ns over those no longer
+	 * queued (taken, or ended there by an IO-ERROR flush or an abort),
+	 * held_ns over those taken and no longer held, reaping_ns over those
+	 * reaped.
 	 */
-	uint64_t held_n = s->taken < s->completed ? s->taken : s->completed;
+	uint64_t queued_n = s->sent - s->queued_now;
+	uint64_t held_n = s->taken - s->held_now;
 
 	snprintf(r->cell[C_BYTES], sizeof(r->cell[0]), "%" PRIu64, s->bytes);
 	if (elapsed_s > 0)
@@ -163,7 +168,7 @@ static void fill_row(struct row *r, const struct sums *s, double elapsed_s,
 	snprintf(r->cell[C_SENT], sizeof(r->cell[0]), "%" PRIu64, s->sent);
 	snprintf(r->cell[C_DONE], sizeof(r->cell[0]), "%" PRIu64,
 		 s->completed);
-	avg_ms(r->cell[C_QUEUED], sizeof(r->cell[0]), s->queued_ns, s->taken,
+	avg_ms(r->cell[C_QUEUED], sizeof(r->cell[0]), s->queued_ns, queued_n,
 	       timed);
 	avg_ms(r->cell[C_HELD], sizeof(r->cell[0]), s->held_ns, held_n,
 	       timed);

@@ -45,10 +45,11 @@ const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len);
  * bytes are those the client's Read and Write completions said they moved;
  * MiB/s is bytes over @elapsed_s (the time the figures cover: "-" when 0
  * or less); the -ms columns are the average time per command from send to
- * take (queued: the engine waited on the client), take to completion (held:
- * the client's I/O) and completion to the engine's completion routine
- * (reaping); busy is the share of the time the client had a command queued
- * or held.  The whole report is written with one fputs(), so that lines of
+ * take (queued: the engine waited on the client; or to the flush or abort
+ * that ended it there), take to completion (held: the client's I/O) and
+ * completion to the engine's completion routine (reaping), over the
+ * commands that have left that stage; busy is the share of the time the
+ * client had a command queued or held.  The whole report is written with one fputs(), so that lines of
  * other threads do not come between its lines.
  */
 void stats_report(FILE *f, const vdi_stats *st, double elapsed_s,

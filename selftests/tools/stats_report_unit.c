@@ -97,6 +97,7 @@ static void dev(vdi_stats *st, unsigned int i, const char *name,
 	d->index = i;
 	d->bytes_written = bytes;
 	d->sent = d->taken = d->completed = d->reaped = cmds;
+	d->queued = d->held = 0;
 	d->queued_ns = cmds * 500000ULL;	/* 0.5 ms each */
 	d->held_ns = cmds * 20000000ULL;	/* 20 ms */
 	d->reaping_ns = cmds * 10000ULL;	/* 0.01 ms */
@@ -143,6 +144,24 @@ static void table(vdi_stats *st)
 	      "the set's verdict", t);
 	check(!strstr(t, "verdict 'nightly"),
 	      "no device verdicts when they agree", t);
+	free(t);
+
+	/* commands in flight: the averages are over those that left the
+	 * stage (4 of 6 left the queue, 3 of 4 taken were completed) */
+	st->devs[1].sent = 6;
+	st->devs[1].queued = 2;
+	st->devs[1].taken = 4;
+	st->devs[1].held = 1;
+	st->devs[1].completed = st->devs[1].reaped = 3;
+	st->devs[1].queued_ns = 4 * 500000ULL;
+	st->devs[1].held_ns = 3 * 20000000ULL;
+	st->devs[1].reaping_ns = 3 * 10000ULL;
+	t = render(st, 2.0, "vdi-engine: ");
+	k = row_words(t, "vdi-engine: ", "nightly.2", w);
+	check(k == 12 && !strcmp(w[4], "6") && !strcmp(w[5], "3") &&
+	      !strcmp(w[6], "0.500") && !strcmp(w[7], "20.000") &&
+	      !strcmp(w[8], "0.010"),
+	      "in flight: averages over the commands past each stage", t);
 	free(t);
 
 	/* one device the other way: each device's verdict follows */
