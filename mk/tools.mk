@@ -27,7 +27,10 @@ TOOLS_COMMON := $(B)/tools/common.o
 # them); a new engine-*.c file is part of it without a change here.
 ENGINE_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
 	$(sort $(wildcard $(ROOT)/tools/engine-*.c)))
-TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) \
+# The module's figures in words (tools/stats-report.c): the engine and the
+# client print them; other tools that show figures link it too.
+TOOLS_STATS  := $(B)/tools/stats-report.o
+TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) $(TOOLS_STATS) \
 	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine,$(TOOLS_ALL))) \
 	$(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
@@ -41,9 +44,9 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -pthread -MMD -MP -MF $@.d -c -o $@ $<
 
 # rm first: a failed link must not leave the previous program behind
-$(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
+$(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
-	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
 
 # vdi-sqlcmd only runs vdi-engine: no libvdi, no common.o
 $(B)/tools/vdi-sqlcmd: $(B)/tools/vdi-sqlcmd.o
@@ -55,7 +58,7 @@ $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
 
 # vdi-client --tape keeps its medium with client-tape.c
-$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $(filter %.o,$^) -L$(B) -l:libvdi.so.1 -pthread
 
@@ -85,6 +88,16 @@ $(TOOLS_TAPE_UNIT): $(ROOT)/selftests/tools/tape_unit.c $(B)/tools/client-tape.o
 		$(B)/tools/client-tape.o $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
 tools-tests: $(TOOLS_TAPE_UNIT)
 ALL_TEST_BINS += $(TOOLS_TAPE_UNIT)
+
+# The figures' report and ticker on their own (made-up snapshots, no VDI):
+# build/selftests/tools-stats_report_unit
+TOOLS_STATS_UNIT := $(B)/selftests/tools-stats_report_unit
+$(TOOLS_STATS_UNIT): $(ROOT)/selftests/tools/stats_report_unit.c $(TOOLS_STATS) $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -I$(ROOT)/tools -o $@ $< \
+		$(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
+tools-tests: $(TOOLS_STATS_UNIT)
+ALL_TEST_BINS += $(TOOLS_STATS_UNIT)
 
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).
