@@ -105,10 +105,18 @@ $(JSON_CHECK): $(ROOT)/selftests/tools/json_check.c
 	$(CC) $(TOOLS_CFLAGS) -static -o $@ $<
 tools-tests: $(JSON_CHECK)
 
+# vdi-set-hold: holds a set open as a secondary client, so that vdictl's
+# test can look at it after its client and engine have ended
+SET_HOLD := $(B)/selftests/bin/vdi-set-hold
+$(SET_HOLD): $(ROOT)/selftests/tools/set_hold.c $(ROOT)/include/libvdi.h $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -o $@ $< -L$(B) -l:libvdi.so.1
+tools-tests: $(SET_HOLD)
+
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests), the tests' helpers and the demo
 # script (mk/demo.mk).
-TOOLS_VM_BINS := $(TOOLS_ALL) $(JSON_CHECK)
+TOOLS_VM_BINS := $(TOOLS_ALL) $(JSON_CHECK) $(SET_HOLD)
 EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_VM_BINS)),$(TOOLS_VM_BINS)) \
 	$(ROOT)/scripts/demo.sh
 export EXTRA_BINS

@@ -736,7 +736,7 @@ static int cmd_abort(void)
 			 (unsigned long long)id);
 	else
 		snprintf(what, sizeof(what), "set #%llu", (unsigned long long)id);
-	before = known ? st->set.state : VDI_STATE_READY;
+	before = known ? st->set.state : VDI_STATE_CREATED;
 	ret = vdi_stats_abort(id);
 	if (ret == VD_E_SECURITY) {
 		msg("%s is another user's: only its owner or root may abort it",
@@ -753,27 +753,29 @@ static int cmd_abort(void)
 		ret = vdi_failed(what, ret);
 		goto out;
 	}
-	/* what it did: the set as it is now */
-	if (!vdi_stats_get(id, st)) {
-		if (!known)
-			snprintf(what, sizeof(what), "set '%s' (#%llu)",
-				 safe_name(st->set.name, name, sizeof(name)),
-				 (unsigned long long)id);
-		if (known && before == VDI_STATE_ABORTED)
-			printf("%s was already aborted: %s\n", what,
-			       abort_reason_text(st->set.abort_reason));
-		else if (known && before == VDI_STATE_DONE)
-			printf("%s had already ended normally: nothing to "
-			       "abort\n", what);
-		else
-			printf("aborted %s: it is %s now (%s); client pid %u, "
-			       "engine pid %u\n", what,
-			       set_state_name(st->set.state),
-			       abort_reason_text(st->set.abort_reason),
-			       st->set.client_pid, st->set.server_pid);
-	} else {
+	/* what it did: the set as it is now (the module leaves an ended
+	 * set as it ended) */
+	if (vdi_stats_get(id, st)) {
 		printf("aborted %s\n", what);
+		goto out;
 	}
+	if (!known)
+		snprintf(what, sizeof(what), "set '%s' (#%llu)",
+			 safe_name(st->set.name, name, sizeof(name)),
+			 (unsigned long long)id);
+	if (st->set.state == VDI_STATE_DONE)
+		printf("%s had already ended normally: nothing to abort\n",
+		       what);
+	else if (before == VDI_STATE_ABORTED ||
+		 (!known && st->set.abort_reason != VDI_ABORT_ADMIN))
+		printf("%s was already aborted: %s\n", what,
+		       abort_reason_text(st->set.abort_reason));
+	else if (known)
+		printf("aborted %s, which was %s: its client and engine get "
+		       "VD_E_ABORT\n", what, set_state_name(before));
+	else
+		printf("aborted %s: its client and engine get VD_E_ABORT\n",
+		       what);
 out:
 	free(st);
 	return ret;
