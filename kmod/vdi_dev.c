@@ -130,14 +130,16 @@ bool vdi_dev_client_finished(const struct vdi_device *dev)
 }
 
 /* Complete every queued command but ClearError with ERROR_IO_DEVICE. */
-static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev)
+static void vdi_dev_flush_queue(struct vdi_set *set, struct vdi_device *dev,
+				ktime_t now)
 {
 	struct vdi_slot *slot, *tmp;
 
 	lockdep_assert_held(&set->lock);
 	list_for_each_entry_safe(slot, tmp, &dev->queue, node)
 		if (slot->cmd.code != VDI_VDC_CLEAR_ERROR)
-			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0);
+			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0,
+					now);
 }
 
 static const struct file_operations vdi_device_fops;
@@ -182,6 +184,7 @@ static int vdi_dev_bind(struct vdi_set *set, enum vdi_role role,
 	else
 		dev->client_open = true;
 	(*nopen)++;
+	vdi_stats_dev_opened(set, dev);
 	*out = dev;
 	return 0;
 }
@@ -204,6 +207,7 @@ static void vdi_dev_unbind(struct vdi_set *set, struct vdi_device *dev,
 	}
 	if (named && !dev->server_open && !dev->client_open)
 		dev->name[0] = '\0';
+	vdi_stats_dev_unbound(set, dev);
 	spin_unlock(&set->lock);
 }
 
@@ -299,7 +303,7 @@ static int vdi_check_send(const struct vdi_set *set, const struct vdi_send *s)
 
 /* Queue one checked command; the caller wakes the client. */
 static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
-			    const struct vdi_send *s)
+			    const struct vdi_send *s, ktime_t now)
 {
 	struct vdi_slot *slot;
 
@@ -317,6 +321,7 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	slot->cmd = *s;
 	slot->state = VDI_SLOT_QUEUED;
 	list_move_tail(&slot->node, &dev->queue);
+	vdi_stats_sent(dev, slot, now);
 	if (!set->inflight++) {
 		if (set->config.server_timeout)
 			set->last_progress = ktime_get();
@@ -333,6 +338,7 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 	struct vdi_send in[VDI_CHUNK];
 	unsigned int total = 0, n, valid, i;
 	int ret = 0, bad = 0;
+	ktime_t now;
 	bool rearm;
 	u32 gen;
 
@@ -351,8 +357,9 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 
 		spin_lock(&set->lock);
 		gen = set->watch_gen;
+		now = vdi_stats_now(set);
 		for (i = 0; i < valid; i++) {
-			ret = vdi_dev_send_one(set, dev, &in[i]);
+			ret = vdi_dev_send_one(set, dev, &in[i], now);
 			if (ret)
 				break;
 		}
@@ -374,6 +381,7 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 			struct vdi_command *out, unsigned int max)
 {
+	ktime_t now = vdi_stats_now(set);
 	struct vdi_slot *slot, *tmp;
 	unsigned int n = 0;
 
@@ -390,6 +398,7 @@ static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 		slot->state = VDI_SLOT_HELD;
 		list_del_init(&slot->node);
 		dev->nheld++;
+		vdi_stats_taken(dev, slot, now);
 		out[n] = (struct vdi_command) {
 			.tag = vdi_slot_tag(slot),
 			.code = slot->cmd.code,
@@ -409,20 +418,24 @@ static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
 			   const struct vdi_command *cmds, unsigned int n)
 {
 	struct vdi_slot *slot;
+	ktime_t now;
 
 	spin_lock(&set->lock);
+	now = vdi_stats_now(set);
 	while (n--) {
 		slot = &dev->slots[VDI_TAG_SLOT(cmds[n].tag)];
 		if (slot->state != VDI_SLOT_HELD ||
 		    slot->gen != VDI_TAG_GEN(cmds[n].tag))
 			continue;	/* an abort ended it meanwhile */
 		dev->nheld--;
+		vdi_stats_untaken(dev);
+		slot->state = VDI_SLOT_QUEUED;
 		if (dev->state == VDI_DEV_IO_ERROR &&
 		    slot->cmd.code != VDI_VDC_CLEAR_ERROR) {
-			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0);
+			vdi_slot_finish(set, slot, VDI_ERROR_IO_DEVICE, 0, 0,
+					now);
 			continue;
 		}
-		slot->state = VDI_SLOT_QUEUED;
 		list_add(&slot->node, &dev->queue);
 	}
 	spin_unlock(&set->lock);
@@ -499,7 +512,7 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
  * client may now take a ClearError, or see the device active again.
  */
 static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
-			    const struct vdi_done *d, u64 *wake)
+			    const struct vdi_done *d, u64 *wake, ktime_t now)
 {
 	u32 devi = VDI_TAG_DEV(d->tag), sloti = VDI_TAG_SLOT(d->tag);
 	struct vdi_device *dev;
@@ -526,12 +539,14 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 	if (dev->state == VDI_DEV_IO_ERROR || d->completion_code)
 		*wake |= BIT_ULL(devi);
 	vdi_slot_finish(set, slot, d->completion_code, d->bytes_transferred,
-			d->position);
+			d->position, now);
 	if (d->completion_code) {
 		/* Spec 5.2: the device enters IO-ERROR; queued work fails. */
-		vdi_dev_flush_queue(set, dev);
-		if (dev->state == VDI_DEV_ACTIVE)
+		vdi_dev_flush_queue(set, dev, now);
+		if (dev->state == VDI_DEV_ACTIVE) {
 			dev->state = VDI_DEV_IO_ERROR;
+			dev->fig.io_error_episodes++;
+		}
 	} else if (slot->cmd.code == VDI_VDC_CLEAR_ERROR &&
 		   dev->state == VDI_DEV_IO_ERROR) {
 		dev->state = VDI_DEV_ACTIVE;
@@ -555,6 +570,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
 	struct vdi_done in[VDI_CHUNK];
 	unsigned int total = 0, n, i;
+	ktime_t now;
 	u64 wake;
 	int ret = 0;
 
@@ -566,8 +582,9 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 		}
 		wake = 0;
 		spin_lock(&set->lock);
+		now = vdi_stats_now(set);
 		for (i = 0; i < n; i++) {
-			ret = vdi_complete_one(set, only, &in[i], &wake);
+			ret = vdi_complete_one(set, only, &in[i], &wake, now);
 			if (ret)
 				break;
 		}
@@ -601,6 +618,7 @@ static long vdi_dev_close(struct vdi_file *vf)
 	} else {
 		dev->state = VDI_DEV_CLOSED;
 		set->devs_closed++;
+		vdi_stats_dev_closed(set, dev);
 		vdi_set_check_done(set);
 	}
 	spin_unlock(&set->lock);
@@ -621,6 +639,8 @@ static long vdi_dev_ioctl(struct file *file, unsigned int cmd,
 	switch (cmd) {
 	case VDI_IOC_VERSION:
 		return vdi_ioctl_version(uarg);
+	case VDI_IOC_SET_STATS:
+		return vdi_ioctl_set_stats(vf->set, uarg);
 	case VDI_IOC_SEND:
 	case VDI_IOC_GET_COMMANDS:
 	case VDI_IOC_COMPLETE:
@@ -692,7 +712,8 @@ static int vdi_dev_release(struct inode *inode, struct file *file)
 	spin_unlock(&set->lock);
 
 	if (abort)
-		vdi_set_abort(set);
+		vdi_set_abort(set, vdi_stats_close_reason(vf->role),
+			      vf->dev - set->devs);
 	vdi_set_put(set);
 	kfree(vf);
 	return 0;
@@ -717,4 +738,5 @@ static const struct file_operations vdi_device_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= vdi_dev_poll,
 	.llseek		= noop_llseek,
+	.show_fdinfo	= vdi_show_fdinfo,
 };

@@ -10,20 +10,32 @@
 
 #include <linux/atomic.h>
 #include <linux/fs.h>
+#include <linux/ipc_namespace.h>
 #include <linux/kref.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/minmax.h>
 #include <linux/mutex.h>
+#include <linux/nsproxy.h>
+#include <linux/pid.h>
+#include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/vdi.h>
+
+struct seq_file;
 
 extern unsigned int vdi_max_sets_per_user;
 extern unsigned int vdi_max_queue_depth;
 extern unsigned int vdi_default_queue_depth;
 extern unsigned int vdi_max_area_mb;
 extern unsigned int vdi_max_user_area_mb;
+extern bool vdi_stats_param;
+
+/* vdi_set.c: the sets, named or not, and their lock (see vdi_set.c). */
+extern struct mutex vdi_sets_lock;
+extern struct list_head vdi_live_sets;
 
 enum vdi_set_state {
 	VDI_SET_CREATED,	/* the client created it; no server yet */
@@ -66,6 +78,38 @@ struct vdi_slot {
 	u32 completion_code;
 	u32 bytes;
 	s64 position;
+	ktime_t since;			/* entered its state: the figures */
+};
+
+/* The busy/idle clock of a device (struct vdi_dev_figures). */
+enum vdi_clock {
+	VDI_CLOCK_OFF,		/* not both sides open yet */
+	VDI_CLOCK_RUNNING,
+	VDI_CLOCK_FROZEN,	/* closed by the server, or the set ended */
+};
+
+/*
+ * What went through a device, and when (docs/ABI.md, "Figures").  Times
+ * are sums of ktime differences; for a set that is not timed every stamp is
+ * 0, so they stay 0 while the counts still run.
+ */
+struct vdi_dev_figures {
+	u32 queued;			/* slots sent, not yet taken */
+	u32 done;			/* slots completed, not yet reaped */
+	u32 queued_peak;
+	u32 inflight_peak;		/* queued + held + done */
+	u32 io_error_episodes;
+	u32 ncodes;			/* completions[] in use */
+	u64 sent, taken, completed, reaped;
+	u64 bytes_read, bytes_written;
+	u64 queued_ns, held_ns, reaping_ns;
+	u64 busy_ns, idle_ns;		/* client busy / idle, frozen parts */
+	enum vdi_clock clock;
+	bool clock_busy;		/* what the running interval is */
+	ktime_t clock_since;		/* its start */
+	u64 sent_by_code[VDI_VDC_MAX + 1];
+	struct vdi_code_count completions[VDI_STATS_CODES];
+	u64 completions_other;
 };
 
 /* Everything in a device is protected by its set's lock. */
@@ -80,6 +124,7 @@ struct vdi_device {
 	struct vdi_slot *slots;		/* queue_depth of them, from END_CONFIG */
 	wait_queue_head_t cmd_wq;	/* client waiting for a command */
 	wait_queue_head_t space_wq;	/* server polling for queue room */
+	struct vdi_dev_figures fig;
 };
 
 struct vdi_set {
@@ -106,6 +151,10 @@ struct vdi_set {
 					 * pages; ULONG_MAX: CAP_IPC_LOCK
 					 */
 	u32 device_count;
+	u64 id;				/* unique while the module is loaded */
+	bool timed;			/* the stats parameter at CREATE */
+	struct pid *client_pid;		/* the creator's thread group */
+	ktime_t created_at;
 
 	/* Serialises the sleeping part of END_CONFIG. */
 	struct mutex cfg_mutex;
@@ -131,6 +180,15 @@ struct vdi_set {
 					 * completion: the watchdog
 					 */
 	struct list_head done;		/* completed slots, in order */
+	struct pid *server_pid;		/* set once, at OPEN_SERVER */
+	unsigned int secondaries;	/* secondary set fds open */
+	ktime_t ready_at, ended_at;	/* END_CONFIG; normal end or abort */
+	u32 abort_reason;		/* VDI_ABORT_*: the first cause */
+	u32 abort_device;
+	struct pid *abort_pid;
+	unsigned int agents_waiting;	/* in WAIT_COMPLETIONS, asleep */
+	ktime_t agent_wait_since;	/* since when one is */
+	u64 agent_wait_ns;		/* when none is any more */
 	wait_queue_head_t cfg_wq;	/* client waiting for END_CONFIG */
 	wait_queue_head_t cmpl_wq;	/* the completion agent */
 
@@ -198,6 +256,130 @@ static inline ktime_t vdi_deadline(s64 ms)
 	__forever ? -ERESTARTSYS : -ERESTARTNOHAND;			\
 })
 
+/**
+ * vdi_current_ipc_inum() - the scope token of the current IPC namespace.
+ *
+ * Context: process context.
+ * Return: the inode number of the caller's IPC namespace (docs/ABI.md).
+ */
+static inline unsigned int vdi_current_ipc_inum(void)
+{
+	return current->nsproxy->ipc_ns->ns.inum;
+}
+
+/*
+ * Figures (docs/ABI.md): the hot-path half, inline; vdi_stats.c has the
+ * rest.  All under the set's lock, with one vdi_stats_now() per lock hold.
+ */
+
+/**
+ * vdi_stats_now() - the time stamp of the figures for one lock hold.
+ * @set: the set.
+ *
+ * Context: any; under set->lock, so that stamps never go backwards.
+ * Return: ktime_get(), or 0 for a set created with the stats parameter off.
+ */
+static inline ktime_t vdi_stats_now(const struct vdi_set *set)
+{
+	return set->timed ? ktime_get() : 0;
+}
+
+/**
+ * vdi_stats_clock_update() - move the busy/idle clock past a change.
+ * @dev: the device, its set locked, after its queued or held count changed.
+ * @now: vdi_stats_now() of this lock hold.
+ *
+ * Context: under the set's lock.
+ */
+static inline void vdi_stats_clock_update(struct vdi_device *dev, ktime_t now)
+{
+	struct vdi_dev_figures *f = &dev->fig;
+	bool busy = f->queued || dev->nheld;
+
+	if (f->clock != VDI_CLOCK_RUNNING || busy == f->clock_busy)
+		return;
+	if (f->clock_busy)
+		f->busy_ns += now - f->clock_since;
+	else
+		f->idle_ns += now - f->clock_since;
+	f->clock_since = now;
+	f->clock_busy = busy;
+}
+
+/**
+ * vdi_stats_sent() - count a command the server queued.
+ * @dev: its device, the set locked.
+ * @slot: the slot, just queued (its code checked: 1..VDI_VDC_MAX).
+ * @now: vdi_stats_now() of this lock hold.
+ *
+ * Context: under the set's lock.
+ */
+static inline void vdi_stats_sent(struct vdi_device *dev, struct vdi_slot *slot,
+				  ktime_t now)
+{
+	struct vdi_dev_figures *f = &dev->fig;
+
+	f->sent++;
+	f->sent_by_code[slot->cmd.code]++;
+	f->queued++;
+	f->queued_peak = max(f->queued_peak, f->queued);
+	f->inflight_peak = max(f->inflight_peak,
+			       f->queued + dev->nheld + f->done);
+	slot->since = now;
+	vdi_stats_clock_update(dev, now);
+}
+
+/**
+ * vdi_stats_taken() - count a command the client took.
+ * @dev: its device, the set locked (held count already raised).
+ * @slot: the slot, queued until now.
+ * @now: vdi_stats_now() of this lock hold.
+ *
+ * Context: under the set's lock.
+ */
+static inline void vdi_stats_taken(struct vdi_device *dev,
+				   struct vdi_slot *slot, ktime_t now)
+{
+	dev->fig.taken++;
+	dev->fig.queued--;
+	dev->fig.queued_ns += now - slot->since;
+	slot->since = now;
+}
+
+/**
+ * vdi_stats_untaken() - a taken command goes back: it was never received.
+ * @dev: its device, the set locked (held count already lowered).
+ *
+ * The time it spent taken counts as queued.
+ *
+ * Context: under the set's lock.
+ */
+static inline void vdi_stats_untaken(struct vdi_device *dev)
+{
+	dev->fig.taken--;
+	dev->fig.queued++;
+}
+
+/* vdi_stats.c */
+void vdi_stats_finished(struct vdi_device *dev, struct vdi_slot *slot,
+			u32 code, u32 bytes, ktime_t now);
+void vdi_stats_reaped(struct vdi_device *dev, struct vdi_slot *slot,
+		      ktime_t now);
+void vdi_stats_dev_opened(struct vdi_set *set, struct vdi_device *dev);
+void vdi_stats_dev_unbound(struct vdi_set *set, struct vdi_device *dev);
+void vdi_stats_dev_closed(struct vdi_set *set, struct vdi_device *dev);
+void vdi_stats_set_init(struct vdi_set *set);
+void vdi_stats_set_free(struct vdi_set *set);
+void vdi_stats_ended(struct vdi_set *set);
+void vdi_stats_aborted(struct vdi_set *set, u32 reason, u32 device);
+u32 vdi_stats_close_reason(enum vdi_role role);
+void vdi_stats_agent_sleeps(struct vdi_set *set);
+void vdi_stats_agent_wakes(struct vdi_set *set);
+long vdi_ioctl_list_sets(void __user *uarg);
+long vdi_ioctl_set_stats(struct vdi_set *own, void __user *uarg);
+long vdi_ioctl_abort_set(void __user *uarg);
+void vdi_show_fdinfo(struct seq_file *m, struct file *file);
+
 /* vdi_set.c */
 int vdi_set_create(struct vdi_file *vf, const struct vdi_create *arg);
 int vdi_set_open(struct vdi_file *vf, const struct vdi_open *arg,
@@ -213,11 +395,11 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b);
 int vdi_set_flush(struct file *file, fl_owner_t id);
 int vdi_file_watch(struct vdi_file *vf, int *flushes);
 bool vdi_file_closed(struct vdi_file *vf, int *flushes);
-void vdi_set_abort(struct vdi_set *set);
+void vdi_set_abort(struct vdi_set *set, u32 reason, u32 device);
 void vdi_set_check_done(struct vdi_set *set);
 void vdi_set_wake_all(struct vdi_set *set);
 void vdi_slot_finish(struct vdi_set *set, struct vdi_slot *slot, u32 code,
-		     u32 bytes, s64 position);
+		     u32 bytes, s64 position, ktime_t now);
 int vdi_check_name(const char *name);
 bool vdi_dev_client_finished(const struct vdi_device *dev);
 

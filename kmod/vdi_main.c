@@ -86,7 +86,7 @@ long vdi_ioctl_version(void __user *uarg)
 	v.api_minor = VDI_API_MINOR;
 	v.features = VDI_FEAT_BATCH | VDI_FEAT_POLL | VDI_FEAT_SECONDARY |
 		     VDI_FEAT_WATCHDOG | VDI_FEAT_GROUP_ACCESS |
-		     VDI_FEAT_SET_INFO;
+		     VDI_FEAT_SET_INFO | VDI_FEAT_STATS;
 	v.max_devices = VDI_MAX_DEVICES;
 	v.max_queue_depth = vdi_clamped(vdi_max_queue_depth,
 					VDI_QUEUE_DEPTH_CEILING);
@@ -238,6 +238,12 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vdi_ioctl_set_info(vf, uarg);
 	case VDI_IOC_OPEN_DEVICE:
 		return vdi_dev_open(vf, uarg);
+	case VDI_IOC_LIST_SETS:
+		return vdi_ioctl_list_sets(uarg);
+	case VDI_IOC_SET_STATS:
+		return vdi_ioctl_set_stats(vdi_file_set(vf), uarg);
+	case VDI_IOC_ABORT_SET:
+		return vdi_ioctl_abort_set(uarg);
 	case VDI_IOC_BEGIN_CONFIG:
 	case VDI_IOC_END_CONFIG:
 	case VDI_IOC_WAIT_COMPLETIONS:
@@ -281,7 +287,9 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		ret = vdi_ioctl_ctl(uarg);
 		if (ret)
 			return ret;
-		vdi_set_abort(set);
+		vdi_set_abort(set, role == VDI_ROLE_SERVER ?
+			      VDI_ABORT_SERVER_SIGNAL : VDI_ABORT_CLIENT_SIGNAL,
+			      VDI_ABORT_NO_DEVICE);
 		return 0;
 	}
 }
@@ -356,6 +364,7 @@ static const struct file_operations vdi_fops = {
 	.poll		= vdi_poll,
 	.mmap		= vdi_mmap,
 	.llseek		= noop_llseek,
+	.show_fdinfo	= vdi_show_fdinfo,
 };
 
 static struct miscdevice vdi_misc = {

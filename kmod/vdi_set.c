@@ -23,14 +23,15 @@
 #include "vdi_internal.h"
 
 /* Protects vdi_sets, vdi_live_sets, each set's ->node, ->linked, ->live. */
-static DEFINE_MUTEX(vdi_sets_lock);
+DEFINE_MUTEX(vdi_sets_lock);
 static LIST_HEAD(vdi_sets);
 /*
- * Every set from its creation until it is freed, named or not: a set whose
- * primary closed lives on (with its area) while a server fd or a mapping
- * holds it, and still counts against its creator's max_sets_per_user.
+ * Every set from its creation until it is freed, named or not, oldest
+ * first: a set whose primary closed lives on (with its area) while a server
+ * fd or a mapping holds it, and still counts against its creator's
+ * max_sets_per_user.  LIST_SETS walks it too.
  */
-static LIST_HEAD(vdi_live_sets);
+LIST_HEAD(vdi_live_sets);
 
 #define VDI_SZ_64K		0x10000U
 #define VDI_MAX_TRANSFER	0x400000U	/* 4 MiB, BACKUP's ceiling */
@@ -62,11 +63,6 @@ int vdi_check_name(const char *name)
 		    name[i] == 0x7f)
 			return -EINVAL;
 	return 0;
-}
-
-static unsigned int vdi_current_ipc_inum(void)
-{
-	return current->nsproxy->ipc_ns->ns.inum;
 }
 
 /* Find a linked set visible from the current task's namespaces. */
@@ -170,6 +166,7 @@ static struct vdi_set *vdi_set_alloc(const struct vdi_create *arg)
 	set->ipc_ns_inum = vdi_current_ipc_inum();
 	set->memcg = get_mem_cgroup_from_mm(current->mm);
 	vdi_area_owner_init(set);
+	vdi_stats_set_init(set);
 	set->state = VDI_SET_CREATED;
 	return set;
 }
@@ -185,6 +182,7 @@ static void vdi_set_free(struct kref *ref)
 	vdi_dev_free_slots(set);
 	mem_cgroup_put(set->memcg);
 	vdi_area_owner_put(set);
+	vdi_stats_set_free(set);
 	put_user_ns(set->user_ns);
 	kfree(set);
 }
@@ -298,11 +296,13 @@ static int vdi_set_admit(struct vdi_set *set, enum vdi_role role)
 		if (set->has_server)
 			return -EBUSY;
 		set->has_server = true;
+		set->server_pid = get_pid(task_tgid(current));
 		set->state = VDI_SET_CONNECTED;
 		return 0;
 	}
 	if (!set->client_configured || set->state == VDI_SET_DONE)
 		return -EPROTO;
+	set->secondaries++;
 	return 0;
 }
 
@@ -557,6 +557,7 @@ long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg)
 	vdi_dev_install_slots(set, slots);
 	set->config.buffer_area_size = set->npages << PAGE_SHIFT;
 	set->state = VDI_SET_READY;
+	set->ready_at = ktime_get();
 	spin_unlock(&set->lock);
 	mutex_unlock(&set->cfg_mutex);
 	wake_up_interruptible_all(&set->cfg_wq);
@@ -578,13 +579,15 @@ out_unlock:
  * @code: Win32 completion code.
  * @bytes: bytes transferred.
  * @position: the client's position.
+ * @now: vdi_stats_now() of this lock hold.
  *
  * Context: under set->lock; the caller wakes set->cmpl_wq.
  */
 void vdi_slot_finish(struct vdi_set *set, struct vdi_slot *slot, u32 code,
-		     u32 bytes, s64 position)
+		     u32 bytes, s64 position, ktime_t now)
 {
 	lockdep_assert_held(&set->lock);
+	vdi_stats_finished(&set->devs[slot->dev_index], slot, code, bytes, now);
 	slot->state = VDI_SLOT_DONE;
 	slot->completion_code = code;
 	slot->bytes = bytes;
@@ -613,6 +616,8 @@ void vdi_set_wake_all(struct vdi_set *set)
 /**
  * vdi_set_abort() - abort a set: the one routine of every abnormal end.
  * @set: the set.
+ * @reason: VDI_ABORT_*, the cause recorded if this is the first.
+ * @device: the device whose fd caused it, or VDI_ABORT_NO_DEVICE.
  *
  * Idempotent, and a no-op after the normal end.  Every command queued or
  * held is completed with ERROR_OPERATION_ABORTED towards the agent, and every
@@ -620,10 +625,11 @@ void vdi_set_wake_all(struct vdi_set *set)
  *
  * Context: any process context; takes the set's lock.
  */
-void vdi_set_abort(struct vdi_set *set)
+void vdi_set_abort(struct vdi_set *set, u32 reason, u32 device)
 {
 	struct vdi_device *dev;
 	struct vdi_slot *slot;
+	ktime_t now;
 	u32 i, j;
 
 	spin_lock(&set->lock);
@@ -632,6 +638,8 @@ void vdi_set_abort(struct vdi_set *set)
 		return;
 	}
 	set->state = VDI_SET_ABORTED;
+	vdi_stats_aborted(set, reason, device);
+	now = vdi_stats_now(set);
 	for (i = 0; i < set->device_count; i++) {
 		dev = &set->devs[i];
 		for (j = 0; dev->slots && j < set->queue_depth; j++) {
@@ -640,7 +648,7 @@ void vdi_set_abort(struct vdi_set *set)
 			    slot->state != VDI_SLOT_HELD)
 				continue;
 			vdi_slot_finish(set, slot, VDI_ERROR_OPERATION_ABORTED,
-					0, 0);
+					0, 0, now);
 		}
 		dev->nheld = 0;
 	}
@@ -661,8 +669,10 @@ void vdi_set_check_done(struct vdi_set *set)
 {
 	lockdep_assert_held(&set->lock);
 	if (set->state == VDI_SET_READY && !set->inflight &&
-	    set->devs_closed == set->device_count)
+	    set->devs_closed == set->device_count) {
 		set->state = VDI_SET_DONE;
+		vdi_stats_ended(set);
+	}
 }
 
 /* Watchdog: whether two serverTimeOuts passed without progress; if not,
@@ -726,6 +736,7 @@ static void vdi_set_unreap(struct vdi_set *set, struct list_head *local,
 {
 	struct vdi_slot *slot, *tmp;
 	u64 freed = 0;		/* devices that got room back */
+	ktime_t now;
 	bool done;
 	u32 i;
 
@@ -739,7 +750,9 @@ static void vdi_set_unreap(struct vdi_set *set, struct list_head *local,
 		wake_up_interruptible(&set->cmpl_wq);
 		return;
 	}
+	now = vdi_stats_now(set);
 	list_for_each_entry_safe(slot, tmp, local, node) {
+		vdi_stats_reaped(&set->devs[slot->dev_index], slot, now);
 		slot->state = VDI_SLOT_FREE;
 		slot->gen++;
 		list_move_tail(&slot->node, &set->devs[slot->dev_index].free);
@@ -800,7 +813,8 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 		gen = set->watch_gen;
 		spin_unlock(&set->lock);
 		if (n == -ETIME) {
-			vdi_set_abort(set);
+			vdi_set_abort(set, VDI_ABORT_WATCHDOG,
+				      VDI_ABORT_NO_DEVICE);
 			continue;
 		}
 		if (n > 0) {
@@ -828,9 +842,11 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 			watching = true;
 		}
 		/* @until is @deadline, or earlier when the watchdog is due. */
+		vdi_stats_agent_sleeps(set);
 		ret = vdi_wait_event(set->cmpl_wq, vdi_set_agent_ready(set) ||
 				     READ_ONCE(set->watch_gen) != gen ||
 				     vdi_file_closed(vf, &flushes), until);
+		vdi_stats_agent_wakes(set);
 		if (vdi_file_closed(vf, &flushes))
 			return -EBADF;
 		/* Infinite, though it slept only until the watchdog is due. */
@@ -956,12 +972,16 @@ void vdi_set_release(struct vdi_file *vf)
 		for (i = 0; i < set->device_count; i++)
 			abort |= !vdi_dev_client_finished(&set->devs[i]);
 		break;
+	case VDI_ROLE_SECONDARY:
+		set->secondaries--;
+		break;
 	default:
 		break;
 	}
 	spin_unlock(&set->lock);
 
 	if (abort)
-		vdi_set_abort(set);
+		vdi_set_abort(set, vdi_stats_close_reason(vf->role),
+			      VDI_ABORT_NO_DEVICE);
 	vdi_set_put(set);
 }

@@ -15,7 +15,8 @@ static const unsigned long all_ioctls[] = {
 	VDI_IOC_OPEN_SECONDARY, VDI_IOC_GET_CONFIG, VDI_IOC_BEGIN_CONFIG,
 	VDI_IOC_END_CONFIG, VDI_IOC_OPEN_DEVICE, VDI_IOC_SEND,
 	VDI_IOC_GET_COMMANDS, VDI_IOC_COMPLETE, VDI_IOC_WAIT_COMPLETIONS,
-	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT,
+	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT, VDI_IOC_SET_INFO,
+	VDI_IOC_LIST_SETS, VDI_IOC_SET_STATS, VDI_IOC_ABORT_SET,
 };
 
 /* New endpoint + CREATE; 0 (fd closed again) or -errno. */
@@ -79,6 +80,15 @@ TEST(abi_struct_layout)
 	EXPECT_EQ(32U, sizeof(struct vdi_completion));
 	EXPECT_EQ(40U, sizeof(struct vdi_batch));
 	EXPECT_EQ(16U, sizeof(struct vdi_ctl));
+	EXPECT_EQ(32U, sizeof(struct vdi_set_info));
+	EXPECT_EQ(16U, sizeof(struct vdi_code_count));
+	EXPECT_EQ(616U, sizeof(struct vdi_dev_stats));
+	EXPECT_EQ(336U, sizeof(struct vdi_set_stats));
+	EXPECT_EQ(40U, sizeof(struct vdi_list_sets));
+	EXPECT_EQ(56U, sizeof(struct vdi_stats_req));
+	EXPECT_EQ(32U, sizeof(struct vdi_abort_set));
+	EXPECT_EQ(616U, VDI_DEV_STATS_SIZE_VER0);
+	EXPECT_EQ(336U, VDI_SET_STATS_SIZE_VER0);
 	EXPECT_EQ(172U, offsetof(struct vdi_create, mode));
 	EXPECT_EQ(184U, offsetof(struct vdi_create, reserved));
 	EXPECT_EQ(52U, offsetof(struct vdi_get_config, flags));

@@ -57,7 +57,8 @@
 
 #define VDI_ALL_FEATURES	(VDI_FEAT_BATCH | VDI_FEAT_POLL | \
 				 VDI_FEAT_SECONDARY | VDI_FEAT_WATCHDOG | \
-				 VDI_FEAT_GROUP_ACCESS | VDI_FEAT_SET_INFO)
+				 VDI_FEAT_GROUP_ACCESS | VDI_FEAT_SET_INFO | \
+				 VDI_FEAT_STATS)
 
 /* VDF_* bits named in the spec but not in the uapi header. */
 #define T_VDF_REWIND		0x2U
