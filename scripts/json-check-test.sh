@@ -45,7 +45,9 @@ DOCS=(
 	'"\xc0\xaf"' '"\xed\xa0\x80"' '"\xf4\x90\x80\x80"' '[[[[]]]]' '1 2'
 )
 for d in "${DOCS[@]}"; do
+	# shellcheck disable=SC2059 # the documents are formats, for \xNN
 	printf -- "$d" | py_valid; want=$?
+	# shellcheck disable=SC2059
 	printf -- "$d" | "$CHECK" 2>/dev/null; got=$?
 	if [ "$want" = "$got" ]; then ok "same verdict ($want) on '$d'"
 	else nok "verdicts differ on '$d'" "python3 $want, vdi-json-check $got"

@@ -322,12 +322,14 @@ static void show_device(FILE *f, const vdi_stats *st, unsigned int i, bool timed
 	char name[4 * VDI_NAME_MAX], b1[32], b2[32], b3[32];
 	vdi_verdict v;
 
-	fprintf(f, "device %u %s: %s, open by %s\n", d->index,
+	/* the module's open flags say who has opened it: a close keeps them */
+	fprintf(f, "device %u %s: %s, opened by %s\n", d->index,
 		d->name[0] ? safe_name(d->name, name, sizeof(name)) : "(not open yet)",
 		dev_state_name(d->state),
 		(d->flags & VDI_DEV_SERVER_OPEN) && (d->flags & VDI_DEV_CLIENT_OPEN) ?
-		"engine and client" : d->flags & VDI_DEV_SERVER_OPEN ? "the engine" :
-		d->flags & VDI_DEV_CLIENT_OPEN ? "the client" : "nobody");
+		"the engine and the client" : d->flags & VDI_DEV_SERVER_OPEN ?
+		"the engine" : d->flags & VDI_DEV_CLIENT_OPEN ? "the client" :
+		"neither side yet");
 	fprintf(f, "    now:        queued %u, held %u, done %u; peaks: queued %u, "
 		"in flight %u\n", d->queued, d->held, d->done, d->queued_peak,
 		d->inflight_peak);

@@ -53,11 +53,12 @@ loaded() { grep -q '^vdi ' /proc/modules; }
 # user, says when the module is not installed, then loads it as root
 vdictl_nomod() {
 	! loaded || unload || return 1
+	kr=$(uname -r | sed 's/[.+]/\\&/g')	# as a regular expression
 	vdictl status > s.out 2>&1
 	expect_rc 3 $? "vdictl status" || { show s.out; return 1; }
 	show s.out
 	expect_msg s.out '^module: +not loaded \(vdictl load\)$' &&
-	expect_msg s.out "^ +installed: /lib/modules/$(uname -r)/extra/vdi.ko\$" &&
+	expect_msg s.out "^ +installed: /lib/modules/$kr/extra/vdi\.ko\$" &&
 	expect_msg s.out '^node: +/dev/vdi: missing$' || return 1
 	vdictl --json status > s.json 2>&1
 	expect_rc 3 $? "vdictl --json status" || return 1
@@ -80,13 +81,13 @@ vdictl_nomod() {
 		return 1
 	unshare -m sh -c "mount -t tmpfs none /lib/modules && exec vdictl load" > ni.out 2>&1
 	expect_rc 1 $? "vdictl load, not installed" || { show ni.out; return 1; }
-	expect_msg ni.out "^vdictl: module vdi is not installed for kernel $(uname -r)" || return 1
+	expect_msg ni.out "^vdictl: module vdi is not installed for kernel $kr" || return 1
 	! loaded || { say "the module got loaded"; return 1; }
 
 	vdictl load > l.out 2>&1
 	expect_rc 0 $? "vdictl load" || { show l.out; return 1; }
 	show l.out
-	expect_msg l.out "^loaded module vdi \(/lib/modules/$(uname -r)/extra/vdi.ko\)\$" &&
+	expect_msg l.out "^loaded module vdi \(/lib/modules/$kr/extra/vdi\.ko\)\$" &&
 		expect_msg l.out '^/dev/vdi is there$' || return 1
 	loaded && [ -c /dev/vdi ] || { say "not loaded, or no /dev/vdi"; return 1; }
 	vdictl load > l2.out 2>&1
