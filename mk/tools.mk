@@ -32,7 +32,10 @@ ENGINE_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
 # vdictl likewise: tools/vdictl-*.c (tools/vdictl.h lists them)
 VDICTL_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
 	$(sort $(wildcard $(ROOT)/tools/vdictl-*.c)))
-TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) $(VDICTL_OBJS) \
+# The module's figures in words (tools/stats-report.c): the engine and the
+# client print them; other tools that show figures link it too.
+TOOLS_STATS  := $(B)/tools/stats-report.o
+TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) $(VDICTL_OBJS) $(TOOLS_STATS) \
 	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine $(B)/tools/vdictl,$(TOOLS_ALL))) \
 	$(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
@@ -46,15 +49,15 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -pthread -MMD -MP -MF $@.d -c -o $@ $<
 
 # rm first: a failed link must not leave the previous program behind
-$(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
+$(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
-	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
+	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
 
 # vdictl loads the module itself ("vdictl load") through libkmod, as
 # libvdi does when a program finds /dev/vdi missing
-$(B)/tools/vdictl: $(VDICTL_OBJS) $(TOOLS_COMMON) $(LIBVDI_SO)
+$(B)/tools/vdictl: $(VDICTL_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
-	$(CC) -o $@ $(VDICTL_OBJS) $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -lkmod -lm -pthread
+	$(CC) -o $@ $(VDICTL_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -lkmod -lm -pthread
 
 # vdi-sqlcmd only runs vdi-engine: no libvdi, no common.o
 $(B)/tools/vdi-sqlcmd: $(B)/tools/vdi-sqlcmd.o
@@ -66,7 +69,7 @@ $(B)/tools/%: $(B)/tools/%.o $(TOOLS_COMMON) $(LIBVDI_SO)
 	$(CC) -o $@ $< $(TOOLS_COMMON) -L$(B) -l:libvdi.so.1 -pthread
 
 # vdi-client --tape keeps its medium with client-tape.c
-$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(LIBVDI_SO)
+$(B)/tools/vdi-client: $(B)/tools/vdi-client.o $(B)/tools/client-tape.o $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $(filter %.o,$^) -L$(B) -l:libvdi.so.1 -pthread
 
@@ -112,6 +115,16 @@ $(SET_HOLD): $(ROOT)/selftests/tools/set_hold.c $(ROOT)/include/libvdi.h $(LIBVD
 	@mkdir -p $(@D); rm -f $@
 	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -o $@ $< -L$(B) -l:libvdi.so.1
 tools-tests: $(SET_HOLD)
+
+# The figures' report and ticker on their own (made-up snapshots, no VDI):
+# build/selftests/tools-stats_report_unit
+TOOLS_STATS_UNIT := $(B)/selftests/tools-stats_report_unit
+$(TOOLS_STATS_UNIT): $(ROOT)/selftests/tools/stats_report_unit.c $(TOOLS_STATS) $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -I$(ROOT)/tools -o $@ $< \
+		$(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
+tools-tests: $(TOOLS_STATS_UNIT)
+ALL_TEST_BINS += $(TOOLS_STATS_UNIT)
 
 # Into the initramfs' /bin: the tools (those that exist, under
 # ONLY_BUILT_TESTS as for the tests), the tests' helpers and the demo

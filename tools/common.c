@@ -113,6 +113,24 @@ bool parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
+unsigned int parse_stats_interval(const char *s)
+{
+	uint64_t v;
+
+	if (!parse_uint(s, 86400, &v) || !v)
+		usage_error("--stats: seconds between reports, 1..86400");
+	return (unsigned int)v;
+}
+
+unsigned int parse_delay_ms(const char *s)
+{
+	uint64_t v;
+
+	if (!parse_uint(s, 10000, &v))
+		usage_error("--delay-ms: milliseconds, 0..10000");
+	return (unsigned int)v;
+}
+
 bool parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;

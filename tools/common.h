@@ -52,6 +52,9 @@ unsigned int parse_device_names(int argc, char **argv,
 /* "256M", "64K", "1G", "1000": bytes (K/M/G are powers of 1024). */
 bool parse_size(const char *s, uint64_t *out);
 bool parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* --stats N: seconds, 1..86400; --delay-ms N: 0..10000 (usage errors). */
+unsigned int parse_stats_interval(const char *s);
+unsigned int parse_delay_ms(const char *s);
 double now_s(void);			/* CLOCK_MONOTONIC, seconds */
 /* "12.3 MiB" into buf */
 const char *fmt_bytes(char *buf, size_t len, uint64_t bytes);

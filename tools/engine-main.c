@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "stats-report.h"
 
 struct engine_opt opt = {
 	.block_size = 65536,
@@ -82,6 +83,11 @@ static void usage(FILE *f)
 "                         set's name to receive the backup)\n"
 "Other:\n"
 "      --keep-partial     on failure keep FILE.partial (restore -o FILE)\n"
+"      --stats N          print the module's figures every N s (N >= 1)\n"
+"      --quiet-stats      print no figures at the end (by default: each\n"
+"                         device's bytes, rate, times, and which side is slow)\n"
+"      --delay-ms N       test/demo: wait N ms (0..10000) before each Read or\n"
+"                         Write sent: a slow engine\n"
 "      --inject SCENARIO[=ARG]  a fault for testing a VDI client:\n"
 "                         abort-mid-stream[=SIZE], silent[=N],\n"
 "                         close-device-early[=DEV], max-transfer-tiny,\n"
@@ -125,6 +131,9 @@ static void parse_args(int argc, char **argv)
 		{ "keep-partial", no_argument, NULL, 'K' },
 		{ "owner", required_argument, NULL, 'O' },
 		{ "inject", required_argument, NULL, 'I' },
+		{ "stats", required_argument, NULL, 'S' },
+		{ "quiet-stats", no_argument, NULL, 'Q' },
+		{ "delay-ms", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -190,6 +199,15 @@ static void parse_args(int argc, char **argv)
 			inject_parse(optarg);
 			opt.inject = optarg;
 			break;
+		case 'S':
+			opt.stats_s = parse_stats_interval(optarg);
+			break;
+		case 'Q':
+			opt.quiet_stats = true;
+			break;
+		case 'L':
+			opt.delay_ms = parse_delay_ms(optarg);
+			break;
 		case 'v':
 			verbose_on = true;
 			break;
@@ -243,12 +261,37 @@ static void on_signal(int sig)
 	}
 }
 
+/* ================================================================ figures */
+static struct stats_ticker ticker;	/* --stats N */
+
+static int snap_set(void *ctx, vdi_stats *st)
+{
+	(void)ctx;
+	return set_stats(st);
+}
+
+/*
+ * The end of the run: the set's figures (taken right before its close,
+ * @rc the snapshot's VDI code), like SQL Server's trace flag 3213 output.
+ * Only for a set that was configured: before that nothing moved.
+ */
+static void end_figures(int rc, const vdi_stats *st, double t_data)
+{
+	if (rc == NOERROR && st->set.ready_age_ns)
+		stats_report(stderr, st, t_data ? now_s() - t_data : 0,
+			     "vdi-engine: ");
+	else if (rc != NOERROR && rc != VD_E_PROTOCOL && t_data)
+		msg("no figures: %s: %s", vdi_code_name(rc), vdi_last_error());
+}
+
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
 	char b1[32], b2[64], moved[256];
 	bool failed = true, ended = false;
-	double t0 = now_s();
+	double t0 = now_s(), t_data = 0;
+	vdi_stats *figs = NULL;
+	int figs_rc;
 
 	prog = "vdi-engine";
 	if (argc >= 2 && !strcmp(argv[1], "sql"))
@@ -279,7 +322,10 @@ int main(int argc, char **argv)
 
 	progress_init(&prog_bar, opt.op == BACKUP ? "backup" : "restore",
 		      opt.op == BACKUP ? io.size : 0);
-	t0 = now_s();
+	t0 = t_data = now_s();
+	if (opt.stats_s && stats_ticker_start(&ticker, opt.stats_s, snap_set,
+					      NULL, stderr, "vdi-engine: ") < 0)
+		msg("--stats: no reports: %s", strerror(errno));
 	if ((opt.op == BACKUP ? backup() : restore()) < 0)
 		goto out;
 	if (close_devices() < 0)
@@ -298,7 +344,13 @@ out:
 		msg("interrupted by signal %d: %s aborted %s", interrupted(),
 		    opt.op == BACKUP ? "backup" : "restore",
 		    say_moved(moved, sizeof(moved)));
-	close_set(failed && !ended);
+	stats_ticker_stop(&ticker);	/* before the set it looks at goes */
+	if (!opt.quiet_stats && !(figs = malloc(sizeof(*figs))))
+		msg("no memory for the figures");
+	figs_rc = close_set(failed && !ended, figs);
+	if (figs)
+		end_figures(figs_rc, figs, t_data);
+	free(figs);
 	failed = cleanup_io(failed);
 	sql_end(failed, now_s() - t0);
 	if (failed)

@@ -18,13 +18,17 @@
  *   vdi_server_send_command           Read / Write / Flush, many in flight
  *   vdi_server_close_device           each device: the normal end
  *   vdi_server_signal_abort           on any error
+ *   vdi_server_get_stats              (libvdi extra) the module's figures:
+ *                                     every --stats N s, and at the end
  *   vdi_server_close
  *
  * The commands themselves (what goes where) are engine-stream.c's business:
  * it uses submit(), wait_slot() and run_one() below.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +138,20 @@ static void *agent_main(void *arg)
 	return NULL;
 }
 
+/*
+ * --delay-ms: a slow engine, for tests and demos of the verdict.  Waits on
+ * the wake pipe rather than sleeping, so a signal or the agent's end (the
+ * client gone) cuts it short; the byte stays in the pipe for whoever waits
+ * next.
+ */
+static void delay_send(void)
+{
+	struct pollfd pfd = { .fd = V.wake[0], .events = POLLIN };
+
+	if (poll(&pfd, 1, (int)opt.delay_ms) < 0 && errno != EINTR)
+		msg("poll: %s", strerror(errno));
+}
+
 /* Queue one command.  0, or -1 after a message. */
 int submit(struct slot *s, unsigned int dev, int32_t code,
 		  uint32_t size, int64_t position)
@@ -142,6 +160,8 @@ int submit(struct slot *s, unsigned int dev, int32_t code,
 
 	if (inject_before_send() < 0)
 		return -1;
+	if (opt.delay_ms && (code == VDC_Read || code == VDC_Write))
+		delay_send();
 	s->cmd = (VDS_Command){
 		.commandCode = code,
 		.size = (int32_t)size,
@@ -457,18 +477,34 @@ int close_devices(void)
 	return 0;
 }
 
-void close_set(bool failed)
+int set_stats(vdi_stats *st)
+{
+	int rc;
+
+	/* under set_lock: close_set() cannot close it meanwhile */
+	pthread_mutex_lock(&set_lock);
+	rc = V.set ? vdi_server_get_stats(V.set, st) : VD_E_PROTOCOL;
+	pthread_mutex_unlock(&set_lock);
+	return rc;
+}
+
+int close_set(bool failed, vdi_stats *st)
 {
 	vdi_server_set *set;
+	int rc = 0;
 
 	if (failed && V.set)
 		vdi_server_signal_abort(V.set);	/* the client learns of it */
 	if (V.agent_started)	/* it returns once the abort is through */
 		pthread_join(V.agent, NULL);
+	/* the figures are of our set: the last chance is before the close */
+	if (st)
+		rc = set_stats(st);
 	pthread_mutex_lock(&set_lock);
 	set = V.set;
 	V.set = NULL;
 	pthread_mutex_unlock(&set_lock);
 	if (set)
 		vdi_server_close(set);
+	return rc;
 }

@@ -57,6 +57,9 @@ struct engine_opt {
 	bool keep_partial;
 	int64_t owner;		/* a uid, VDI_OWNER_SELF or VDI_OWNER_ANY */
 	const char *inject;	/* --inject SCENARIO[=ARG], or NULL */
+	unsigned int stats_s;	/* --stats N: the figures every N s, 0: not */
+	bool quiet_stats;	/* --quiet-stats: none at the end */
+	unsigned int delay_ms;	/* --delay-ms: a slow engine, for tests */
 };
 extern struct engine_opt opt;
 /* --owner: a user name, a uid, or "any" (a usage error otherwise). */
@@ -134,8 +137,15 @@ const char *say_moved(char *buf, size_t len);
 int close_devices(void);
 /* Close one device now (--inject close-device-early); 0 or -1. */
 int close_device(unsigned int dev);
-/* Close the set, first aborting it if @failed. */
-void close_set(bool failed);
+/* The module's figures of our set now: a VDI code (VD_E_PROTOCOL: no set). */
+int set_stats(vdi_stats *st);
+/*
+ * Close the set, first aborting it if @failed.  With @st, the set's figures
+ * are taken into it right before the close (after the abort and the agent's
+ * end: final): returns that snapshot's VDI code, VD_E_PROTOCOL if there was
+ * no set; 0 without @st.
+ */
+int close_set(bool failed, vdi_stats *st);
 
 /* ---- the stream (engine-stream.c) ---- */
 int backup(void);

@@ -18,6 +18,8 @@
  *   vdi_client_get_command / vdi_client_complete_command
  *                                     one thread per device, until VD_E_CLOSE
  *   vdi_client_signal_abort           on a signal or an unexpected error
+ *   vdi_client_get_stats              (libvdi extra) the module's figures:
+ *                                     every --stats N s, and at the end
  *   vdi_client_close, vdi_client_set_free
  *
  * Commands: Write appends to the device's file (disk-like sets: pwrite at the
@@ -49,6 +51,7 @@
 
 #include "client-tape.h"
 #include "common.h"
+#include "stats-report.h"
 
 
 /* One virtual device and the file that holds its stream. */
@@ -100,6 +103,9 @@ static struct {
 	unsigned int timeout_s;
 	unsigned int server_timeout_ms;
 	bool keep_partial;
+	unsigned int stats_s;	/* --stats N: the figures every N s, 0: not */
+	bool quiet_stats;	/* --quiet-stats: none at the end */
+	unsigned int delay_ms;	/* --delay-ms: a slow client, for tests */
 } opt = {
 	.dir = ".",
 	.mode = -1,
@@ -121,6 +127,13 @@ static unsigned int ndone;
 
 /* ticks once per command completed, over all devices: which was last */
 static uint64_t cmd_seq;
+
+/* --delay-ms waits on this, so that a signal ends the waits at once */
+static pthread_mutex_t delay_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t delay_cond = PTHREAD_COND_INITIALIZER;
+static bool delay_stop;
+
+static struct stats_ticker ticker;	/* --stats N */
 
 /* ================================================================ usage */
 static void usage(FILE *f)
@@ -154,6 +167,11 @@ static void usage(FILE *f)
 "                         commands in flight and none completes for 2 x MS\n"
 "                         (0: never, default)\n"
 "      --keep-partial     on failure keep the incomplete .partial files\n"
+"      --stats N          print the module's figures every N s (N >= 1)\n"
+"      --quiet-stats      print no figures at the end (by default: each\n"
+"                         device's bytes, rate, times, and which side is slow)\n"
+"      --delay-ms N       test/demo: wait N ms (0..10000) before completing\n"
+"                         each Read or Write: a slow client's storage\n"
 "  -v, --verbose          say what is happening\n"
 "  -h, --help\n"
 "Backup files are written as <file>.partial and renamed when the engine ends\n"
@@ -177,6 +195,9 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-timeout", required_argument, NULL, 'T' },
 		{ "keep-partial", no_argument, NULL, 'K' },
+		{ "stats", required_argument, NULL, 'S' },
+		{ "quiet-stats", no_argument, NULL, 'Q' },
+		{ "delay-ms", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -245,6 +266,15 @@ static void parse_args(int argc, char **argv)
 		case 'K':
 			opt.keep_partial = true;
 			break;
+		case 'S':
+			opt.stats_s = parse_stats_interval(optarg);
+			break;
+		case 'Q':
+			opt.quiet_stats = true;
+			break;
+		case 'L':
+			opt.delay_ms = parse_delay_ms(optarg);
+			break;
 		case 'v':
 			verbose_on = true;
 			break;
@@ -280,6 +310,10 @@ static void on_signal(int sig)
 	if (set_created)
 		vdi_client_signal_abort(set);
 	pthread_mutex_unlock(&set_lock);
+	pthread_mutex_lock(&delay_lock);
+	delay_stop = true;
+	pthread_cond_broadcast(&delay_cond);
+	pthread_mutex_unlock(&delay_lock);
 }
 
 /* ================================================================ files */
@@ -679,6 +713,28 @@ static uint32_t do_feature(struct device *d, const VDC_Command *cmd,
 }
 
 /*
+ * --delay-ms: slow storage, for tests and demos of the verdict: the command
+ * stays with us (held) that much longer.  A timed wait that a signal ends.
+ */
+static void delay_completion(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += opt.delay_ms / 1000;
+	ts.tv_nsec += (long)(opt.delay_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&delay_lock);
+	while (!delay_stop &&
+	       pthread_cond_timedwait(&delay_cond, &delay_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&delay_lock);
+}
+
+/*
  * One thread per device, as VDI's process model has it: take a command,
  * do it, complete it, until the engine closes the device (VD_E_CLOSE) or
  * the set is aborted (VD_E_ABORT).
@@ -744,6 +800,8 @@ static void *device_main(void *arg)
 					d->name, cmd->commandCode);
 		}
 
+		if (opt.delay_ms && transfer)
+			delay_completion();
 		rc = vdi_client_complete_command(d->dev, cmd, code, bytes,
 						 pos);
 		if (rc == VD_E_ABORT) {
@@ -1059,6 +1117,27 @@ static void report_failure(void)
 		    opt.op == BACKUP ? "backup" : "restore", moved);
 }
 
+/* ================================================================ figures */
+static int snap_set(void *ctx, vdi_stats *st)
+{
+	(void)ctx;
+	return vdi_client_get_stats(set, st);
+}
+
+/*
+ * The end of the run: the set's figures (taken right before its close,
+ * @rc the snapshot's VDI code), like SQL Server's trace flag 3213 output.
+ * Only for a set that was configured: before that nothing moved.
+ */
+static void end_figures(int rc, const vdi_stats *st, double t_data)
+{
+	if (rc == NOERROR && st->set.ready_age_ns)
+		stats_report(stderr, st, t_data ? now_s() - t_data : 0,
+			     "vdi-client: ");
+	else if (rc != NOERROR && t_data)
+		msg("no figures: %s: %s", vdi_code_name(rc), vdi_last_error());
+}
+
 int main(int argc, char **argv)
 {
 	bool failed = true, started = false;
@@ -1067,8 +1146,10 @@ int main(int argc, char **argv)
 	uint64_t total = 0;
 	struct progress bar;
 	struct timespec ts;
+	vdi_stats *figs = NULL;
+	int figs_rc = VD_E_PROTOCOL;
 	VDConfig cfg;
-	double t0;
+	double t0, t_data = 0;
 
 	prog = "vdi-client";
 	parse_args(argc, argv);
@@ -1094,7 +1175,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < opt.ndev; i++)	/* block addresses count blocks */
 		devs[i].tape.block = cfg.blockSize ? cfg.blockSize : 512;
 
-	t0 = now_s();
+	t0 = t_data = now_s();
+	if (opt.stats_s && stats_ticker_start(&ticker, opt.stats_s, snap_set,
+					      NULL, stderr, "vdi-client: ") < 0)
+		msg("--stats: no reports: %s", strerror(errno));
 	for (nthreads = 0; nthreads < opt.ndev; nthreads++) {
 		if (pthread_create(&devs[nthreads].thread, NULL, device_main,
 				   &devs[nthreads])) {
@@ -1161,11 +1245,20 @@ out:
 		msg("interrupted by signal %d", interrupted());
 	if (failed)
 		drop_partials();
+	stats_ticker_stop(&ticker);	/* before the set it looks at goes */
+	if (!opt.quiet_stats && !(figs = malloc(sizeof(*figs))))
+		msg("no memory for the figures");
 	pthread_mutex_lock(&set_lock);
+	/* the figures are of our own set: the last chance is before Close */
+	if (set_created && figs)
+		figs_rc = vdi_client_get_stats(set, figs);
 	if (set_created)	/* after an abort too: it releases everything */
 		vdi_client_close(set);
 	set_created = false;
 	pthread_mutex_unlock(&set_lock);
+	if (figs)
+		end_figures(figs_rc, figs, t_data);
+	free(figs);
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
 }
