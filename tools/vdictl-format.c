@@ -1,31 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vdictl: what the module's numbers mean, in words (states, abort reasons,
- * command and completion codes, features), and one set with its devices as
- * "vdictl show" prints it, as text or JSON.
+ * vdictl: what the module's numbers mean, in words (device states, abort
+ * reasons for JSON, command and completion codes, features), and one set
+ * with its devices as "vdictl show" prints it, as text or JSON.  The set's
+ * state and abort cause in words, and its figures' table with the verdicts,
+ * are stats-report.c's, as vdi-engine and vdi-client print them.
  */
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
 
+#include "stats-report.h"
 #include "vdictl.h"
 
 /* ------------------------------------------------------------ names */
-const char *set_state_name(uint32_t state)
-{
-	static const char *const names[] = {
-		[VDI_STATE_CREATED] = "created",
-		[VDI_STATE_CONNECTED] = "connected",
-		[VDI_STATE_CONFIGURING] = "configuring",
-		[VDI_STATE_READY] = "ready",
-		[VDI_STATE_DONE] = "done",
-		[VDI_STATE_ABORTED] = "aborted",
-	};
-
-	return state < sizeof(names) / sizeof(names[0]) ? names[state] :
-	       "unknown";
-}
-
 const char *dev_state_name(uint32_t state)
 {
 	switch (state) {
@@ -51,31 +39,6 @@ const char *abort_reason_name(uint32_t reason)
 	case VDI_ABORT_ADMIN:		return "admin";
 	}
 	return "unknown";
-}
-
-const char *abort_reason_text(uint32_t reason)
-{
-	switch (reason) {
-	case VDI_ABORT_NONE:
-		return "not aborted";
-	case VDI_ABORT_CLIENT_SIGNAL:
-		return "the client called SignalAbort";
-	case VDI_ABORT_SERVER_SIGNAL:
-		return "the engine (server) called SignalAbort";
-	case VDI_ABORT_CLIENT_CLOSE:
-		return "the client closed its set or a device before the end";
-	case VDI_ABORT_SERVER_CLOSE:
-		return "the engine closed its set or a device before the end";
-	case VDI_ABORT_CLIENT_EXIT:
-		return "the client process died (killed, or exited with the set open)";
-	case VDI_ABORT_SERVER_EXIT:
-		return "the engine process died (killed, or exited with the set open)";
-	case VDI_ABORT_WATCHDOG:
-		return "the serverTimeOut watchdog: no completion for two timeouts";
-	case VDI_ABORT_ADMIN:
-		return "an administrator aborted it (vdictl abort)";
-	}
-	return "an abort reason this vdictl does not know";
 }
 
 /* VDI's command codes, as <sqlvdi/vdi.h> names them (VDCommands) */
@@ -238,17 +201,6 @@ static void verdict(const vdi_stats *st, int dev, vdi_verdict *v)
 }
 
 /* ------------------------------------------------------------ show (text) */
-static void show_abort(FILE *f, const struct vdi_set_stats *s)
-{
-	fprintf(f, "  abort:        %s", abort_reason_text(s->abort_reason));
-	if (s->abort_reason != VDI_ABORT_NONE &&
-	    s->abort_device != VDI_ABORT_NO_DEVICE)
-		fprintf(f, ", device %u", s->abort_device);
-	if (s->abort_reason != VDI_ABORT_NONE && s->abort_pid)
-		fprintf(f, ", pid %u", s->abort_pid);
-	fputc('\n', f);
-}
-
 static void show_config(FILE *f, const struct vdi_set_stats *s)
 {
 	const struct vdi_config *c = &s->config;
@@ -363,17 +315,24 @@ static void show_device(FILE *f, const vdi_stats *st, unsigned int i, bool timed
 	fprintf(f, "    verdict:    %s\n", v.text);
 }
 
+/* the time the figures cover: from END_CONFIG to the end, or to now */
+static double covered_s(const struct vdi_set_stats *s)
+{
+	if (!s->ready_age_ns || s->ready_age_ns < s->end_age_ns)
+		return 0;
+	return (double)(s->ready_age_ns - s->end_age_ns) / 1e9;
+}
+
 void show_text(FILE *f, const vdi_stats *st)
 {
 	const struct vdi_set_stats *s = &st->set;
-	char name[4 * VDI_NAME_MAX], u[64], g[64], b1[32];
+	char name[4 * VDI_NAME_MAX], u[64], g[64], why[VDI_NAME_MAX + 128];
 	bool timed = s->flags & VDI_SET_STATS_ON;
 	unsigned int i;
-	vdi_verdict v;
 
 	fprintf(f, "set %s (id %llu)\n", safe_name(s->name, name, sizeof(name)),
 		(unsigned long long)s->id);
-	fprintf(f, "  state:        %s%s\n", set_state_name(s->state),
+	fprintf(f, "  state:        %s%s\n", stats_state_name(s->state),
 		s->flags & VDI_SET_LINKED ? "" :
 		" (its name is released: a process still holds the set)");
 	fprintf(f, "  owner:        %s (uid %u), group %s (gid %u), mode %04o\n",
@@ -394,14 +353,14 @@ void show_text(FILE *f, const vdi_stats *st)
 			"gone (or not in this pid namespace)" : "not connected yet");
 	show_config(f, s);
 	show_times(f, s);
-	show_abort(f, s);
-	fprintf(f, "  moved:        %s\n", fmt_bytes(b1, sizeof(b1), set_bytes(st)));
+	fprintf(f, "  abort:        %s\n", s->abort_reason == VDI_ABORT_NONE ?
+		"not aborted" : stats_abort_text(st, why, sizeof(why)));
 	if (timed)
 		fprintf(f, "  agent waited: %s with nothing completed\n",
-			fmt_ms(b1, sizeof(b1), s->agent_wait_ns));
-	verdict(st, -1, &v);
-	fprintf(f, "  verdict:      %s\n", timed ? v.text :
-		"none: times not measured (stats parameter off)");
+			fmt_ms(u, sizeof(u), s->agent_wait_ns));
+	/* the table and the verdict, as the tools print them at their end */
+	fflush(f);
+	stats_report(f, st, covered_s(s), "  ");
 	for (i = 0; i < st->ndevs; i++)
 		show_device(f, st, i, timed);
 }
@@ -430,7 +389,7 @@ void set_summary_json(struct json *j, const vdi_stats *st)
 
 	json_u64(j, "id", s->id);
 	json_name(j, "name", s->name);
-	json_str(j, "state", set_state_name(s->state), 16);
+	json_str(j, "state", stats_state_name(s->state), 16);
 	json_bool(j, "linked", s->flags & VDI_SET_LINKED);
 	json_u64(j, "uid", s->uid);
 	json_str(j, "user", user_name(s->uid, u, sizeof(u)), sizeof(u));
@@ -530,6 +489,7 @@ static void device_json(struct json *j, const vdi_stats *st, unsigned int i)
 void show_json(struct json *j, const vdi_stats *st)
 {
 	const struct vdi_set_stats *s = &st->set;
+	char why[VDI_NAME_MAX + 128];
 	unsigned int i;
 
 	json_obj(j, NULL);
@@ -542,7 +502,11 @@ void show_json(struct json *j, const vdi_stats *st)
 	config_json(j, s);
 	json_obj(j, "abort");
 	json_str(j, "reason", abort_reason_name(s->abort_reason), 32);
-	json_str(j, "text", abort_reason_text(s->abort_reason), 80);
+	if (s->abort_reason == VDI_ABORT_NONE)
+		json_null(j, "text");
+	else
+		json_str(j, "text", stats_abort_text(st, why, sizeof(why)),
+			 sizeof(why));
 	if (s->abort_reason != VDI_ABORT_NONE &&
 	    s->abort_device != VDI_ABORT_NO_DEVICE)
 		json_u64(j, "device", s->abort_device);

@@ -408,7 +408,7 @@ static void list_row(const vdi_stats *st, char cells[LIST_COLS][4 * VDI_NAME_MAX
 	char name[4 * VDI_NAME_MAX];
 
 	snprintf(cells[0], len, "%llu", (unsigned long long)s->id);
-	snprintf(cells[1], len, "%s", set_state_name(s->state));
+	snprintf(cells[1], len, "%s", stats_state_name(s->state));
 	user_name(s->uid, cells[2], len);
 	pid_cell(cells[3], len, s->client_pid);
 	pid_cell(cells[4], len, s->server_pid);
@@ -598,7 +598,7 @@ static void top_text(const struct snap *s, const struct samples *prev,
 			printf("%6llu %3u %-11s %6u %6u %8s ",
 			       (unsigned long long)st->set.id, dv->index,
 			       dv->state == VDI_DEV_STATE_ACTIVE ?
-			       set_state_name(st->set.state) :
+			       stats_state_name(st->set.state) :
 			       dev_state_name(dv->state), dv->queued, dv->held,
 			       b1);
 			printf("%9s %4s %-8s %s\n", fmt_short(b1, sizeof(b1), bytes),
@@ -630,7 +630,7 @@ static void top_json(const struct snap *s, const struct samples *prev,
 		json_obj(&j, NULL);
 		json_u64(&j, "id", st->set.id);
 		json_name(&j, "name", st->set.name);
-		json_str(&j, "state", set_state_name(st->set.state), 16);
+		json_str(&j, "state", stats_state_name(st->set.state), 16);
 		json_arr(&j, "devices");
 		for (d = 0; d < st->ndevs; d++) {
 			const struct vdi_dev_stats *dv = &st->devs[d];
@@ -711,6 +711,7 @@ static int cmd_top(void)
 static int cmd_abort(void)
 {
 	char name[4 * VDI_NAME_MAX], what[4 * VDI_NAME_MAX + 32];
+	char why[VDI_NAME_MAX + 128];
 	vdi_stats *st = calloc(1, sizeof(*st));
 	bool known = false;
 	uint32_t before = 0;
@@ -769,10 +770,10 @@ static int cmd_abort(void)
 	else if (before == VDI_STATE_ABORTED ||
 		 (!known && st->set.abort_reason != VDI_ABORT_ADMIN))
 		printf("%s was already aborted: %s\n", what,
-		       abort_reason_text(st->set.abort_reason));
+		       stats_abort_text(st, why, sizeof(why)));
 	else if (known)
 		printf("aborted %s, which was %s: its client and engine get "
-		       "VD_E_ABORT\n", what, set_state_name(before));
+		       "VD_E_ABORT\n", what, stats_state_name(before));
 	else
 		printf("aborted %s: its client and engine get VD_E_ABORT\n",
 		       what);

@@ -7,9 +7,12 @@
  *                    top, abort
  *   vdictl-module.c  status (sysfs, /dev/vdi, VDI_IOC_VERSION) and load
  *                    (libkmod)
- *   vdictl-format.c  names and numbers: states, abort reasons, VDC codes,
- *                    features, sizes, times; a set and its devices as text
- *                    or JSON (show), the verdict
+ *   vdictl-format.c  names and numbers: device states, abort reasons, VDC
+ *                    codes, features, sizes, times; a set and its devices
+ *                    as text or JSON (show), the verdict
+ *   stats-report.c   (shared with vdi-engine and vdi-client) the set's state
+ *                    and abort cause in words, its figures' table and the
+ *                    verdicts
  *   vdictl-json.c    the JSON writer
  *
  * It reads the module's figures through libvdi (vdi_stats_list, _get,
@@ -26,6 +29,7 @@
 #include <libvdi.h>
 
 #include "common.h"
+#include "stats-report.h"
 
 /* "vdictl status": the module is not loaded (as systemctl status's 3). */
 #define EXIT_NOT_LOADED	3
@@ -67,10 +71,8 @@ void json_name(struct json *j, const char *key, const char *name);
 size_t utf8_seq(const unsigned char *s, size_t n);
 
 /* ---- vdictl-format.c ---- */
-const char *set_state_name(uint32_t state);	/* "ready" */
 const char *dev_state_name(uint32_t state);	/* "io-error" */
-const char *abort_reason_name(uint32_t reason);	/* "watchdog" */
-const char *abort_reason_text(uint32_t reason);	/* in words */
+const char *abort_reason_name(uint32_t reason);	/* "watchdog", for JSON */
 const char *vdc_name(uint32_t code);		/* "VDC_Write", or NULL */
 const char *side_name(int side);		/* "client", or "-" */
 /* A name from the module for a terminal: bytes that are not valid UTF-8,

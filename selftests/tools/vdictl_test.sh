@@ -180,6 +180,10 @@ stuck_then_done() {
 		"^  owner: +root \\(uid 0\\), group root \\(gid 0\\), mode 0600\$" \
 		"^  client: +pid $C, 0 secondary set fds\$" "^  engine: +pid $S\$" \
 		'^  config: +1 device, pipe-like' '^  abort: +not aborted$' \
+		"^  figures of set 'hb' after [0-9.]+ s: ready\$" \
+		'^    device +bytes +MiB/s +sent +completed +queued-ms +held-ms' \
+		'^    hb +[0-9]+ +[0-9.]+ +[1-9][0-9]* ' \
+		'^  verdict: ' \
 		'^device 0 hb: active, opened by the engine and the client$' \
 		'^    now: +queued [1-9][0-9]*, held [1-9]' \
 		'^    by code: +VDC_Write [1-9]' \
@@ -306,7 +310,7 @@ owner_abort() {
 		jis d.json set.abort.reason admin && jis d.json set.abort.device null ||
 		{ show d.json; return 1; }
 	vdictl show ab > d.out 2>&1
-	expect_msg d.out '^  abort: +an administrator aborted it \(vdictl abort\)' ||
+	expect_msg d.out '^  abort: +an administrator \(vdictl abort\)$' ||
 		return 1
 	# again: said so, nothing else
 	vdictl abort ab > a2.out 2>&1
