@@ -369,6 +369,24 @@ odd_names_and_top() {
 	finish_backup
 }
 
+# /dev/vdi closed to the user: list fails saying so, status still works
+no_access() {
+	chmod 600 /dev/vdi
+	chmod 755 .
+	as_nobody vdictl list > n.out 2>&1
+	r=$?
+	as_nobody vdictl status > s.out 2>&1
+	rs=$?
+	chmod 666 /dev/vdi
+	expect_rc 1 $r "nobody's list, node 0600" &&
+		expect_msg n.out '^vdictl: .*/dev/vdi: Permission denied' || { show n.out; return 1; }
+	expect_rc 0 $rs "nobody's status, node 0600" || { show s.out; return 1; }
+	expect_msg s.out '^node: .*crw------- \(0600\), owner root, group root; you may not open it$' &&
+		expect_msg s.out '^api: +unknown: /dev/vdi: Permission denied$' &&
+		expect_msg s.out '^parameters:' || { show s.out; return 1; }
+	show n.out
+}
+
 # --------------------------------------------------------------- usage
 usage() {
 	for a in "" frob show "list x" "abort --json x" "top -n 0" "top -d 0" \
@@ -404,6 +422,7 @@ t "a backup stuck on its client: list, show, stopped; then done: its counts" cle
 t "another uid sees nothing, may not abort; the backup completes" clean stranger
 t "the owner (nobody) aborts its set; the cause shows" clean owner_abort
 t "odd names in JSON and text; top and top --json" clean odd_names_and_top
+t "/dev/vdi closed to the user: list fails, status says why" clean no_access
 t "bad command lines (2), unknown sets (1)" clean usage
 [ -n "$NODE_MODE" ] && chmod "$NODE_MODE" /dev/vdi
 finish
