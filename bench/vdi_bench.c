@@ -649,6 +649,54 @@ static double vdi_stream(uint32_t transfer, unsigned int devices)
 	       vdi_run(&job, per_device) / 1e6;
 }
 
+/* ---------------------------------------------------------------- figures */
+
+#define STATS_PARAM	"/sys/module/vdi/parameters/stats"
+
+/*
+ * The module's timed figures (its "stats" parameter, read when a set is
+ * created) switched on or off: false when the module has no such parameter.
+ */
+static bool stats_param(bool on)
+{
+	FILE *f = fopen(STATS_PARAM, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs(on ? "1" : "0", f) >= 0;
+	return !fclose(f) && ok;
+}
+
+/*
+ * The cost of the figures: each run measures with them off, then on, so
+ * that both halves of a pair see the same machine.  The on figures are
+ * the plain ones (vdi_rt_us ...), measured again here.
+ */
+static void measure_stats_cost(void)
+{
+	double rt_on[64], rt_off[64], st_on[64], st_off[64];
+	int i;
+
+	if (!stats_param(true)) {
+		printf("# vdi-bench: no %s: figures' cost not measured\n",
+		       STATS_PARAM);
+		return;
+	}
+	for (i = 0; i < runs; i++) {
+		stats_param(false);
+		rt_off[i] = vdi_rt();
+		st_off[i] = vdi_stream(MIB, 1);
+		stats_param(true);
+		rt_on[i] = vdi_rt();
+		st_on[i] = vdi_stream(MIB, 1);
+	}
+	report("vdi_rt_stats_on_us", "us", rt_on);
+	report("vdi_rt_stats_off_us", "us", rt_off);
+	report("vdi_stream_1024k_stats_on_MBps", "MB/s", st_on);
+	report("vdi_stream_1024k_stats_off_MBps", "MB/s", st_off);
+}
+
 /* ---------------------------------------------------------------- main */
 
 #define MEASURE(name, unit, expr) do {				\
@@ -698,6 +746,7 @@ int main(void)
 			 devs[i]);
 		MEASURE(name, "MB/s", vdi_stream(MIB, devs[i]));
 	}
+	measure_stats_cost();
 	MEASURE("cpu_checksum_1thread_MBps", "MB/s", cpu_checksum(1));
 	MEASURE("cpu_checksum_2threads_MBps", "MB/s", cpu_checksum(2));
 	printf("bench-end\n");

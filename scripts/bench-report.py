@@ -42,7 +42,15 @@ ratios = {
     # context: the same checksum on 2 threads over 1, no VDI: the VM's ceiling
     "cpu_scale_2_vs_1": med("cpu_checksum_2threads_MBps") / med("cpu_checksum_1thread_MBps"),
 }
+# the module's timed figures: on over off, from pairs measured side by side
+if "vdi_rt_stats_on_us" in figures:
+    ratios["stats_cost_round_trip"] = (med("vdi_rt_stats_on_us") /
+                                       med("vdi_rt_stats_off_us") - 1)
+    ratios["stats_cost_stream"] = (1 - med("vdi_stream_1024k_stats_on_MBps") /
+                                   med("vdi_stream_1024k_stats_off_MBps"))
 targets = {
+    "stats_cost_round_trip": ("<=", 0.03),
+    "stats_cost_stream": ("<=", 0.03),
     "round_trip_vs_eventfd": ("<=", 1.0),
     "stream_vs_pipe": (">=", 3.0),
     "batched_vs_round_trip": (">=", 10.0),
