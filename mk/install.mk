@@ -18,13 +18,17 @@
 #   $(PKGCONFIGDIR)  libvdi.pc, its prefix= being PREFIX (written at install
 #                    time, so it always matches the PREFIX of this install)
 #   $(INCLUDEDIR)    libvdi.h, linux/vdi.h (the UAPI), sqlvdi/vdi.h + vdierror.h
-#   $(BINDIR)        vdi-engine, vdi-client, vdi-sqlcmd (when mk/tools.mk
-#                    defines TOOLS_BINS)
+#   $(BINDIR)        vdi-engine, vdi-client, vdi-sqlcmd, vdictl (when
+#                    mk/tools.mk defines TOOLS_BINS).  vdictl too, not sbin:
+#                    users run it on their own sets (list, show, abort),
+#                    and Debian's PATH for users has no sbin
+
 #   $(SQLCMD_COMPAT_DIR)  sqlcmd -> $(BINDIR)/vdi-sqlcmd, for a test rig that
 #                    calls "sqlcmd": PATH=$(SQLCMD_COMPAT_DIR):$$PATH.  Not in
 #                    BINDIR, so it never hides a real sqlcmd.
 #                    SQLCMD_COMPAT_DIR=$(LIBDIR)/vdi/sqlcmd-compat
-#   $(MANDIR)        man1 (tools), man3 (one page per libvdi function), man7 (vdi)
+#   $(MANDIR)        man1 (tools), man3 (one page per libvdi function), man7
+#                    (vdi), man8 (vdictl)
 # and, whatever PREFIX is, in the directories udev and systemd read (they never
 # look under /usr/local):
 #   $(UDEVRULESDIR)     60-vdi.rules: /dev/vdi group "vdi", mode 0660
@@ -49,7 +53,7 @@ INSTALL      ?= install
 LIBVDI_REAL  := libvdi.so.$(VERSION)
 MAN_PAGES     = $(sort $(wildcard $(ROOT)/man/man[1-8]/*.[1-8]))
 # the tools, by name, for uninstall even when mk/tools.mk is not there
-TOOL_NAMES    = $(sort vdi-engine vdi-client vdi-sqlcmd $(notdir $(TOOLS_BINS)))
+TOOL_NAMES    = $(sort vdi-engine vdi-client vdi-sqlcmd vdictl $(notdir $(TOOLS_BINS)))
 
 .PHONY: install uninstall install-check man-check
 

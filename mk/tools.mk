@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # mk/tools.mk - the VDI tools: vdi-engine (server role), vdi-client (client
-# role) and vdi-gen (test data), linked with libvdi.so.1 as a user would;
-# and their tests, which the VMs run with the selftests.
+# role), vdictl (the administrator's: sets, figures, abort, load) and
+# vdi-gen (test data), linked with libvdi.so.1 as a user would; and their
+# tests, which the VMs run with the selftests.
 #
-#   make tools        build/tools/{vdi-engine,vdi-client,vdi-sqlcmd,vdi-gen}
+#   make tools        build/tools/{vdi-engine,vdi-client,vdi-sqlcmd,vdictl,vdi-gen}
 #   make tools-tests  build/selftests/tools-* (selftests/tools/*.sh, and the
 #                     T-SQL parser's unit test tools-tsql_parse)
-#   make tools-unit-check   run that unit test on the host
+#   make tools-unit-check   run that unit test on the host, and hold
+#                     vdi-json-check against python3's json
 #
 # The tools go into the initramfs' /bin (EXTRA_BINS, scripts/initramfs.sh
 # copies libvdi.so.1 and the other shared libraries they need), the tests
@@ -16,7 +18,7 @@
 # vdi-gen only makes test data for the demo and the tests.  vdi-sqlcmd is
 # the sqlcmd-compatible front end of "vdi-engine sql" (install.mk also
 # links it as sqlcmd in a directory of its own, off PATH).
-TOOLS        := vdi-engine vdi-client vdi-sqlcmd
+TOOLS        := vdi-engine vdi-client vdi-sqlcmd vdictl
 TOOLS_BINS   := $(foreach t,$(TOOLS),$(B)/tools/$(t))
 TOOLS_GEN    := $(B)/tools/vdi-gen
 TOOLS_ALL    := $(TOOLS_BINS) $(TOOLS_GEN)
@@ -27,11 +29,14 @@ TOOLS_COMMON := $(B)/tools/common.o
 # them); a new engine-*.c file is part of it without a change here.
 ENGINE_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
 	$(sort $(wildcard $(ROOT)/tools/engine-*.c)))
+# vdictl likewise: tools/vdictl-*.c (tools/vdictl.h lists them)
+VDICTL_OBJS  := $(patsubst $(ROOT)/tools/%.c,$(B)/tools/%.o,\
+	$(sort $(wildcard $(ROOT)/tools/vdictl-*.c)))
 # The module's figures in words (tools/stats-report.c): the engine and the
 # client print them; other tools that show figures link it too.
 TOOLS_STATS  := $(B)/tools/stats-report.o
-TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) $(TOOLS_STATS) \
-	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine,$(TOOLS_ALL))) \
+TOOLS_OBJS   := $(TOOLS_COMMON) $(ENGINE_OBJS) $(VDICTL_OBJS) $(TOOLS_STATS) \
+	$(patsubst %,%.o,$(filter-out $(B)/tools/vdi-engine $(B)/tools/vdictl,$(TOOLS_ALL))) \
 	$(B)/tools/client-tape.o
 .SECONDARY: $(TOOLS_OBJS)
 
@@ -47,6 +52,12 @@ $(B)/tools/%.o: $(ROOT)/tools/%.c $(ROOT)/include/libvdi.h
 $(B)/tools/vdi-engine: $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
 	@rm -f $@
 	$(CC) -o $@ $(ENGINE_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -pthread
+
+# vdictl loads the module itself ("vdictl load") through libkmod, as
+# libvdi does when a program finds /dev/vdi missing
+$(B)/tools/vdictl: $(VDICTL_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) $(LIBVDI_SO)
+	@rm -f $@
+	$(CC) -o $@ $(VDICTL_OBJS) $(TOOLS_COMMON) $(TOOLS_STATS) -L$(B) -l:libvdi.so.1 -lkmod -lm -pthread
 
 # vdi-sqlcmd only runs vdi-engine: no libvdi, no common.o
 $(B)/tools/vdi-sqlcmd: $(B)/tools/vdi-sqlcmd.o
@@ -89,6 +100,22 @@ $(TOOLS_TAPE_UNIT): $(ROOT)/selftests/tools/tape_unit.c $(B)/tools/client-tape.o
 tools-tests: $(TOOLS_TAPE_UNIT)
 ALL_TEST_BINS += $(TOOLS_TAPE_UNIT)
 
+# vdi-json-check: the tests' JSON parser (busybox has none), for vdictl
+# --json; static, into the VM's /bin, not a test program itself
+JSON_CHECK := $(B)/selftests/bin/vdi-json-check
+$(JSON_CHECK): $(ROOT)/selftests/tools/json_check.c
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(TOOLS_CFLAGS) -static -o $@ $<
+tools-tests: $(JSON_CHECK)
+
+# vdi-set-hold: holds a set open as a secondary client, so that vdictl's
+# test can look at it after its client and engine have ended
+SET_HOLD := $(B)/selftests/bin/vdi-set-hold
+$(SET_HOLD): $(ROOT)/selftests/tools/set_hold.c $(ROOT)/include/libvdi.h $(LIBVDI_SO)
+	@mkdir -p $(@D); rm -f $@
+	$(CC) $(LIB_CPPFLAGS) $(TOOLS_CFLAGS) -o $@ $< -L$(B) -l:libvdi.so.1
+tools-tests: $(SET_HOLD)
+
 # The figures' report and ticker on their own (made-up snapshots, no VDI):
 # build/selftests/tools-stats_report_unit
 TOOLS_STATS_UNIT := $(B)/selftests/tools-stats_report_unit
@@ -100,11 +127,13 @@ tools-tests: $(TOOLS_STATS_UNIT)
 ALL_TEST_BINS += $(TOOLS_STATS_UNIT)
 
 # Into the initramfs' /bin: the tools (those that exist, under
-# ONLY_BUILT_TESTS as for the tests) and the demo script (mk/demo.mk).
-EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_ALL)),$(TOOLS_ALL)) \
+# ONLY_BUILT_TESTS as for the tests), the tests' helpers and the demo
+# script (mk/demo.mk).
+TOOLS_VM_BINS := $(TOOLS_ALL) $(JSON_CHECK) $(SET_HOLD)
+EXTRA_BINS += $(if $(ONLY_BUILT_TESTS),$(wildcard $(TOOLS_VM_BINS)),$(TOOLS_VM_BINS)) \
 	$(ROOT)/scripts/demo.sh
 export EXTRA_BINS
-$(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(TOOLS_ALL))
+$(B)/initramfs-%.cpio.gz: $(if $(ONLY_BUILT_TESTS),,$(TOOLS_VM_BINS))
 
 # The T-SQL parser's unit test (selftests/tools/tsql_parse_test.c, linked
 # with tools/engine-tsql.c): static, so the same program runs on the host
@@ -120,5 +149,6 @@ tools-tests: $(TSQL_UNIT)
 ALL_TEST_BINS += $(TSQL_UNIT)
 
 .PHONY: tools-unit-check
-tools-unit-check: $(TSQL_UNIT)
+tools-unit-check: $(TSQL_UNIT) $(JSON_CHECK)
 	$(TSQL_UNIT)
+	$(S)/json-check-test.sh $(JSON_CHECK)

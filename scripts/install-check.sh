@@ -42,7 +42,7 @@ mapfile -t FUNCS < <(nm -D --defined-only "$SO" 2>/dev/null | awk '$2 == "T" { s
 
 # the tools are expected once their build fragment exists
 TOOLS=()
-[ -f "$ROOT/mk/tools.mk" ] && TOOLS=(vdi-engine vdi-client vdi-sqlcmd)
+[ -f "$ROOT/mk/tools.mk" ] && TOOLS=(vdi-engine vdi-client vdi-sqlcmd vdictl)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdi-install-check.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -79,6 +79,7 @@ for P in "${PREFIXES[@]}"; do
 		echo "$P/share/man/man1/vdi-engine.1 f"
 		echo "$P/share/man/man1/vdi-client.1 f"
 		[ ${#TOOLS[@]} -gt 0 ] && echo "$P/share/man/man1/vdi-sqlcmd.1 f"
+		[ ${#TOOLS[@]} -gt 0 ] && echo "$P/share/man/man8/vdictl.8 f"
 		echo "$P/share/man/man7/vdi.7 f"
 		for f in "${FUNCS[@]}"; do echo "$P/share/man/man3/$f.3 f"; done
 	} | sort -u > "$exp"

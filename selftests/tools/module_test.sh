@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # vdi tools without the module: libvdi loads it on demand (libkmod, as
 # modprobe would); where it is not installed, the tools say so clearly.
+# vdictl only looks (status: exit 3, the others fail) and loads only when
+# told (vdictl load).
 # Unloads vdi, so it runs alone; it loads the module again at the end.
 # (lib.sh comes first; see there.)
 
@@ -44,13 +46,66 @@ not_installed() {
 	! grep -q '^vdi ' /proc/modules || { say "the module got loaded"; return 1; }
 }
 
+loaded() { grep -q '^vdi ' /proc/modules; }
+
+# vdictl with the module unloaded: status says so (exit 3) and loads
+# nothing, the other commands fail with the same line; load refuses a
+# user, says when the module is not installed, then loads it as root
+vdictl_nomod() {
+	! loaded || unload || return 1
+	kr=$(uname -r | sed 's/[.+]/\\&/g')	# as a regular expression
+	vdictl status > s.out 2>&1
+	expect_rc 3 $? "vdictl status" || { show s.out; return 1; }
+	show s.out
+	expect_msg s.out '^module: +not loaded \(vdictl load\)$' &&
+	expect_msg s.out "^ +installed: /lib/modules/$kr/extra/vdi\.ko\$" &&
+	expect_msg s.out '^node: +/dev/vdi: missing$' || return 1
+	vdictl --json status > s.json 2>&1
+	expect_rc 3 $? "vdictl --json status" || return 1
+	[ "$(vdi-json-check --get module.loaded < s.json)" = false ] &&
+		[ "$(vdi-json-check --get api < s.json)" = null ] ||
+		{ show s.json; return 1; }
+	for c in list "show x" "show #1" top "abort x" "--json list"; do
+		# shellcheck disable=SC2086 # word lists
+		vdictl $c > c.out 2>&1
+		expect_rc 1 $? "vdictl $c" || { show c.out; return 1; }
+		[ "$(cat c.out)" = "vdictl: the vdi module is not loaded (vdictl load)" ] ||
+			{ say "vdictl $c says:"; show c.out; return 1; }
+	done
+	! loaded || { say "vdictl loaded the module"; return 1; }
+
+	chmod 755 "$W" .
+	run_to "$TO" su -s /bin/sh nobody -c "vdictl load" > n.out 2>&1
+	expect_rc 1 $? "nobody's vdictl load" || { show n.out; return 1; }
+	expect_msg n.out "^vdictl: loading module vdi .*: Operation not permitted: loading a module needs root" ||
+		return 1
+	unshare -m sh -c "mount -t tmpfs none /lib/modules && exec vdictl load" > ni.out 2>&1
+	expect_rc 1 $? "vdictl load, not installed" || { show ni.out; return 1; }
+	expect_msg ni.out "^vdictl: module vdi is not installed for kernel $kr" || return 1
+	! loaded || { say "the module got loaded"; return 1; }
+
+	vdictl load > l.out 2>&1
+	expect_rc 0 $? "vdictl load" || { show l.out; return 1; }
+	show l.out
+	expect_msg l.out "^loaded module vdi \(/lib/modules/$kr/extra/vdi\.ko\)\$" &&
+		expect_msg l.out '^/dev/vdi is there$' || return 1
+	loaded && [ -c /dev/vdi ] || { say "not loaded, or no /dev/vdi"; return 1; }
+	vdictl load > l2.out 2>&1
+	expect_rc 0 $? "vdictl load again" && expect_msg l2.out '^the vdi module is already loaded$' ||
+		{ show l2.out; return 1; }
+	vdictl status > s2.out 2>&1
+	expect_rc 0 $? "vdictl status, loaded" || { show s2.out; return 1; }
+}
+
 if [ -n "$(ls /sys/module/vdi/holders 2>/dev/null)" ] ||
 	[ "$(cat /sys/module/vdi/refcnt 2>/dev/null || echo 0)" != 0 ]; then
 	skip "libvdi loads the module on demand" "module in use"
 	skip "no module installed: a clear message" "module in use"
+	skip "vdictl without the module: status, errors, load" "module in use"
 else
 	t "libvdi loads the module on demand" autoload
 	t "no module installed: a clear message" not_installed
+	t "vdictl without the module: status, errors, load" vdictl_nomod
 fi
 t "the module is loaded again" reload
 finish
