@@ -398,3 +398,5 @@ module_exit(vdi_exit);
 MODULE_DESCRIPTION("SQL Server Virtual Device Interface transport");
 MODULE_AUTHOR("The vdi authors");
 MODULE_LICENSE("GPL");
+/* The package's version: dkms.conf's PACKAGE_VERSION, the Makefile's VERSION. */
+MODULE_VERSION("1.0.0");

@@ -305,7 +305,8 @@ struct vdi_ctl {
 #define VDI_DEV_STATE_IO_ERROR	1	/* spec 5.2: only ClearError */
 #define VDI_DEV_STATE_CLOSED	2	/* the server closed it */
 
-/* vdi_dev_stats.flags */
+/* vdi_dev_stats.flags: which sides have opened the device (closing it
+ * does not clear them; the state says whether the server closed it) */
 #define VDI_DEV_SERVER_OPEN	(1U << 0)
 #define VDI_DEV_CLIENT_OPEN	(1U << 1)
 
@@ -408,13 +409,14 @@ struct vdi_set_stats {
 };
 
 /* The first published sizes: smaller sizes are refused with EINVAL. */
-#define VDI_SET_STATS_SIZE_VER0	(sizeof(struct vdi_set_stats))
-#define VDI_DEV_STATS_SIZE_VER0	(sizeof(struct vdi_dev_stats))
+#define VDI_SET_STATS_SIZE_VER0	336	/* API 1.2 */
+#define VDI_DEV_STATS_SIZE_VER0	616	/* API 1.2 */
 
 /*
- * VDI_IOC_LIST_SETS: any /dev/vdi fd.  The ids of the sets the caller may
- * see: those of its user and IPC namespaces that it created, or all of them
- * with CAP_SYS_ADMIN in that user namespace.  Sets whose name was released
+ * VDI_IOC_LIST_SETS: a /dev/vdi fd of any role (ENOTTY on a device fd).
+ * The ids of the sets the caller may see: those of its user and IPC
+ * namespaces that it created, or all of them with CAP_SYS_ADMIN in that
+ * user namespace.  Sets whose name was released
  * but that a fd still holds are listed too (VDI_SET_LINKED clear).
  */
 struct vdi_list_sets {
@@ -442,8 +444,9 @@ struct vdi_stats_req {
 };
 
 /*
- * VDI_IOC_ABORT_SET: any /dev/vdi fd.  Abort a set of the caller's scope,
- * as SIGNAL_ABORT would: its owner, or CAP_SYS_ADMIN in its user namespace.
+ * VDI_IOC_ABORT_SET: a /dev/vdi fd of any role (ENOTTY on a device fd).
+ * Abort a set of the caller's scope, as SIGNAL_ABORT would: its owner, or
+ * CAP_SYS_ADMIN in its user namespace.
  */
 struct vdi_abort_set {
 	__u64 id;
