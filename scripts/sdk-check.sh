@@ -106,6 +106,15 @@ case " $n" in *libstdc++*) bad+="libvdi.so.1 needs '$n'; " ;; esac
 if [ -z "$bad" ]; then ok sdk.needed; else nok sdk.needed "$bad"; fi
 
 # ------------------------------------------------------------ compile tests
+# $TMP/inc: include/ as "make install" lays it out, <linux/vdi.h> (which
+# libvdi.h includes) next to libvdi.h
+copy_include() {
+	rm -rf "$TMP/inc"
+	cp -r "$ROOT/include" "$TMP/inc"
+	mkdir -p "$TMP/inc/linux"
+	cp "$ROOT/include/uapi/linux/vdi.h" "$TMP/inc/linux/"
+}
+
 # the compiler's first complaint, to show a control failed for its reason
 first_error() { grep -m1 -E 'error' "$1" | sed 's|^.*/||; s/#//g' | cut -c1-150; }
 
@@ -120,8 +129,7 @@ first_error() { grep -m1 -E 'error' "$1" | sed 's|^.*/||; s/#//g' | cut -c1-150;
 ctest() {
 	local name=$1 mutation=$2 expect=$3 log=$TMP/$1.log
 	shift 3
-	rm -rf "$TMP/inc"
-	cp -r "$ROOT/include" "$TMP/inc"
+	copy_include
 	if $CXX $CXXFLAGS -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$@" "$TMP/$name.cc" >"$log" 2>&1; then
 		ok "sdk.compile.$name"
 	else
@@ -199,7 +207,7 @@ copied() {
 	 $CXX -std=c++11 -Wall -Wextra -Werror -o copied copied.cc -L"$B" -l:libvdi.so.1) >"$log" 2>&1
 }
 if copied "$ROOT/include"; then ok sdk.compile.copied; else nok sdk.compile.copied; diag "$(head -n 20 "$TMP/copied.log")"; fi
-rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
+copy_include
 sed -i 's|^#include <time.h>|&\n#include "../libvdi.h"|' "$TMP/inc/sqlvdi/vdi.h"
 if ! copied "$TMP/inc" && grep -q 'libvdi\.h: No such file' "$TMP/copied.log"; then
 	ok sdk.compile.copied.control "$(first_error "$TMP/copied.log")"
