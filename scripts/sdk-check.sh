@@ -303,7 +303,7 @@ int main(void)
 }
 EOF
 CFLAGS_C=(-std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only)
-rm -rf "$TMP/inc"; cp -r "$ROOT/include" "$TMP/inc"
+copy_include
 if "${CC:-gcc}" "${CFLAGS_C[@]}" -I"$TMP/inc" -I"$TMP/inc/sqlvdi" "$TMP/mixed_c.c" >"$TMP/mixed_c.log" 2>&1; then
 	ok sdk.compile.mixed_c
 else
