@@ -381,9 +381,9 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 			struct vdi_command *out, unsigned int max)
 {
-	ktime_t now = vdi_stats_now(set);
 	struct vdi_slot *slot, *tmp;
 	unsigned int n = 0;
+	ktime_t now = 0;
 
 	lockdep_assert_held(&set->lock);
 	if (set->state == VDI_SET_ABORTED)
@@ -398,6 +398,11 @@ static int vdi_dev_take(struct vdi_set *set, struct vdi_device *dev,
 		slot->state = VDI_SLOT_HELD;
 		list_del_init(&slot->node);
 		dev->nheld++;
+		/* Read the clock only when there is something to take: a
+		 * spinning client polls an empty queue many times over.
+		 */
+		if (!n)
+			now = vdi_stats_now(set);
 		vdi_stats_taken(dev, slot, now);
 		trace_vdi_take(set, slot);
 		out[n] = (struct vdi_command) {
