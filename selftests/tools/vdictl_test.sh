@@ -304,7 +304,10 @@ owner_abort() {
 	wait "$CPID"
 	expect_rc 1 $? "client after the abort" || { show c.err; return 1; }
 	kill "$RPID" 2>/dev/null
-	expect_msg c.err "abort" && expect_msg e.err "abort" || return 1
+	# both say who aborted it, from the figures' abort reason
+	expect_msg c.err "^vdi-client: the backup was aborted by an administrator \\(vdictl abort; VD_E_ABORT\\) " &&
+	expect_msg e.err "^vdi-engine: the backup was aborted by an administrator \\(vdictl abort; VD_E_ABORT\\) " ||
+		{ show c.err; show e.err; return 1; }
 	show c.err; show e.err
 	vdictl show --json ab > d.json 2>&1 && jis d.json set.state aborted &&
 		jis d.json set.abort.reason admin && jis d.json set.abort.device null ||
