@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stats-report.h"
 
@@ -360,6 +361,10 @@ void stats_report(FILE *f, const vdi_stats *st, double elapsed_s,
 		write_report(f, st, elapsed_s, prefix);
 		return;
 	}
+	/* on a terminal, a progress line (common.c's, "\r" and no newline)
+	 * may be on it: erase it first, the next update draws it again */
+	if (isatty(fileno(f)))
+		fputs("\r\033[K", m);
 	write_report(m, st, elapsed_s, prefix);
 	if (fclose(m) == 0 && text)
 		fputs(text, f);

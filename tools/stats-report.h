@@ -63,8 +63,10 @@ const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len);
  * that ended it there), take to completion (held: the client's I/O) and
  * completion to the engine's completion routine (reaping), over the
  * commands that have left that stage; busy is the share of the time the
- * client had a command queued or held.  The whole report is written with one fputs(), so that lines of
- * other threads do not come between its lines.
+ * client had a command queued or held.  The whole report is written with
+ * one fputs(), so that lines of other threads do not come between its
+ * lines; on a terminal it first erases the line the cursor is on (a
+ * progress line).
  */
 void stats_report(FILE *f, const vdi_stats *st, double elapsed_s,
 		  const char *prefix);
