@@ -75,6 +75,17 @@ const char *say_moved(char *buf, size_t len)
 	return buf;
 }
 
+/* Was it "vdictl abort"?  The module's figures say (abort_reason). */
+static bool admin_aborted(void)
+{
+	vdi_stats *st = malloc(sizeof(*st));
+	bool admin = st && set_stats(st) == NOERROR &&
+		     st->set.abort_reason == VDI_ABORT_ADMIN;
+
+	free(st);
+	return admin;
+}
+
 /* Why the other side's commands came back aborted. */
 void say_aborted(void)
 {
@@ -85,6 +96,10 @@ void say_aborted(void)
 	if (interrupted())
 		msg("interrupted by signal %d: %s aborted %s", interrupted(),
 		    opt.op == BACKUP ? "backup" : "restore", moved);
+	else if (admin_aborted())
+		msg("the %s was aborted by an administrator (vdictl abort; "
+		    "VD_E_ABORT) %s", opt.op == BACKUP ? "backup" : "restore",
+		    moved);
 	else
 		msg("the client went away or aborted the %s (VD_E_ABORT) %s",
 		    opt.op == BACKUP ? "backup" : "restore", moved);

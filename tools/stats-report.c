@@ -6,8 +6,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stats-report.h"
+
+/* ================================================================ names */
+size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;	/* a continuation byte, C0/C1 (overlong), F5.. */
+	/* the second byte's range rules out overlong forms, surrogates
+	 * (ED A0..BF) and code points past U+10FFFF */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+const char *safe_name(const char *name, char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t n = strnlen(name, VDI_NAME_MAX), i = 0, o = 0, k;
+
+	while (i < n && o + 5 < len) {
+		k = utf8_seq(s + i, n - i);
+		/* C1 controls are U+0080..U+009F: C2 80..C2 9F */
+		if (!k || (k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", s[i]);
+			i++;
+			continue;
+		}
+		memcpy(buf + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	buf[o] = '\0';
+	return buf;
+}
 
 const char *stats_state_name(uint32_t state)
 {
@@ -26,11 +82,13 @@ const char *stats_state_name(uint32_t state)
 static const char *abort_what(const vdi_stats *st, char *buf, size_t len)
 {
 	uint32_t i = st->set.abort_device;
+	char name[SAFE_NAME_LEN];
 
 	if (i == VDI_ABORT_NO_DEVICE)
 		snprintf(buf, len, "the set");
 	else if (i < st->ndevs && st->devs[i].name[0])
-		snprintf(buf, len, "device '%s'", st->devs[i].name);
+		snprintf(buf, len, "device '%s'",
+			 safe_name(st->devs[i].name, name, sizeof(name)));
 	else
 		snprintf(buf, len, "device #%" PRIu32, i);
 	return buf;
@@ -39,7 +97,7 @@ static const char *abort_what(const vdi_stats *st, char *buf, size_t len)
 const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len)
 {
 	const struct vdi_set_stats *s = &st->set;
-	char what[VDI_NAME_MAX + 16], pid[32] = "";
+	char what[SAFE_NAME_LEN + 16], pid[32] = "";
 
 	if (s->abort_pid)
 		snprintf(pid, sizeof(pid), " (pid %" PRIu32 ")", s->abort_pid);
@@ -86,7 +144,7 @@ static const char *dev_label(const struct vdi_dev_stats *d, char *buf,
 			     size_t len)
 {
 	if (d->name[0])
-		snprintf(buf, len, "%s", d->name);
+		safe_name(d->name, buf, len);
 	else
 		snprintf(buf, len, "#%" PRIu32, d->index);
 	return buf;
@@ -105,7 +163,7 @@ static const char *const col_head[NCOLS] = {
 
 /* One row: the device's name can be 127 bytes, the numbers are short. */
 struct row {
-	char name[VDI_NAME_MAX + 8];
+	char name[SAFE_NAME_LEN];
 	char cell[NCOLS][24];	/* [C_NAME] unused */
 };
 
@@ -237,7 +295,7 @@ static void print_table(FILE *f, const vdi_stats *st, double elapsed_s,
 /* The set's verdict, and each device's when they do not all agree. */
 static void print_verdicts(FILE *f, const vdi_stats *st, const char *prefix)
 {
-	char name[VDI_NAME_MAX + 8];
+	char name[SAFE_NAME_LEN];
 	vdi_verdict set, dev;
 	bool differ = false;
 	unsigned int i;
@@ -266,15 +324,15 @@ static void write_report(FILE *f, const vdi_stats *st, double elapsed_s,
 			 const char *prefix)
 {
 	bool timed = st->set.flags & VDI_SET_STATS_ON;
-	char why[VDI_NAME_MAX + 128];
+	char why[ABORT_TEXT_LEN], name[SAFE_NAME_LEN];
 
+	safe_name(st->set.name, name, sizeof(name));
 	if (elapsed_s > 0)
 		fprintf(f, "%sfigures of set '%s' after %.2f s: %s\n", prefix,
-			st->set.name, elapsed_s,
-			stats_state_name(st->set.state));
+			name, elapsed_s, stats_state_name(st->set.state));
 	else
-		fprintf(f, "%sfigures of set '%s': %s\n", prefix,
-			st->set.name, stats_state_name(st->set.state));
+		fprintf(f, "%sfigures of set '%s': %s\n", prefix, name,
+			stats_state_name(st->set.state));
 	print_table(f, st, elapsed_s, timed, prefix);
 	if (st->set.abort_reason != VDI_ABORT_NONE)
 		fprintf(f, "%saborted: %s\n", prefix,
@@ -303,6 +361,10 @@ void stats_report(FILE *f, const vdi_stats *st, double elapsed_s,
 		write_report(f, st, elapsed_s, prefix);
 		return;
 	}
+	/* on a terminal, a progress line (common.c's, "\r" and no newline)
+	 * may be on it: erase it first, the next update draws it again */
+	if (isatty(fileno(f)))
+		fputs("\r\033[K", m);
 	write_report(m, st, elapsed_s, prefix);
 	if (fclose(m) == 0 && text)
 		fputs(text, f);

@@ -21,13 +21,27 @@
 
 #include <libvdi.h>
 
+/* Bytes of a valid UTF-8 sequence at s (n bytes there), or 0. */
+size_t utf8_seq(const unsigned char *s, size_t n);
+/*
+ * A set or device name from the module, for a terminal: bytes that are not
+ * valid UTF-8, and C1 control characters, as \xNN (a name holds no
+ * backslash).  A name is another user's bytes (root's vdictl shows every
+ * set): nothing in it may act on the terminal.  Room for any name:
+ * SAFE_NAME_LEN.
+ */
+#define SAFE_NAME_LEN	(4 * VDI_NAME_MAX)
+const char *safe_name(const char *name, char *buf, size_t len);
+
 /* "created", "connected", "configuring", "ready", "done", "aborted" */
 const char *stats_state_name(uint32_t state);
 /*
  * Why the set was aborted, in words, into @buf ("SignalAbort by the engine
  * (pid 123)", "the client closed device 'x' before its end", ...); "" when
- * it was not.
+ * it was not.  A device name in it is safe_name()'s; ABORT_TEXT_LEN holds
+ * any.
  */
+#define ABORT_TEXT_LEN	(SAFE_NAME_LEN + 128)
 const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len);
 
 /*
@@ -49,8 +63,10 @@ const char *stats_abort_text(const vdi_stats *st, char *buf, size_t len);
  * that ended it there), take to completion (held: the client's I/O) and
  * completion to the engine's completion routine (reaping), over the
  * commands that have left that stage; busy is the share of the time the
- * client had a command queued or held.  The whole report is written with one fputs(), so that lines of
- * other threads do not come between its lines.
+ * client had a command queued or held.  The whole report is written with
+ * one fputs(), so that lines of other threads do not come between its
+ * lines; on a terminal it first erases the line the cursor is on (a
+ * progress line).
  */
 void stats_report(FILE *f, const vdi_stats *st, double elapsed_s,
 		  const char *prefix);

@@ -74,6 +74,9 @@ struct device {
 	uint64_t bytes;		/* moved, for progress (atomic) */
 	/* what moved, for the summary after an abort */
 	uint64_t ncmds;		/* commands completed with success */
+	uint64_t moved;		/* bytes of completions the module took
+				 * (as its figures count them: not those
+				 * of a completion an abort refused) */
 	uint64_t last_pos;	/* where the last Read or Write began */
 	uint64_t last_seq;	/* when: a tick of cmd_seq, 0: never */
 	struct mx64 sum;	/* of the stream, while it is sequential */
@@ -813,7 +816,8 @@ static void *device_main(void *arg)
 			     vdi_code_name(rc), vdi_last_error());
 			break;
 		}
-		if (code == ERROR_SUCCESS) {	/* for say_moved() */
+		d->moved += bytes;		/* for say_moved() */
+		if (code == ERROR_SUCCESS) {
 			d->ncmds++;
 			if (transfer) {
 				d->last_pos = at;
@@ -1074,7 +1078,7 @@ static const char *say_moved(char *buf, size_t len)
 		const struct device *d = &devs[i];
 
 		cmds += d->ncmds;
-		bytes += d->bytes;
+		bytes += d->moved;
 		if (d->last_seq && (!last || d->last_seq > last->last_seq))
 			last = d;
 	}
@@ -1091,6 +1095,17 @@ static const char *say_moved(char *buf, size_t len)
 			 opt.ndev > 1 ? last->name : "",
 			 opt.ndev > 1 ? "'" : "");
 	return buf;
+}
+
+/* Was it "vdictl abort"?  The module's figures say (abort_reason). */
+static bool admin_aborted(void)
+{
+	vdi_stats *st = malloc(sizeof(*st));
+	bool admin = st && vdi_client_get_stats(set, st) == NOERROR &&
+		     st->set.abort_reason == VDI_ABORT_ADMIN;
+
+	free(st);
+	return admin;
 }
 
 /* Why it failed, most telling reason first. */
@@ -1111,6 +1126,10 @@ static void report_failure(void)
 	if (interrupted())
 		msg("interrupted by signal %d: %s aborted %s", interrupted(),
 		    opt.op == BACKUP ? "backup" : "restore", moved);
+	else if (aborted && admin_aborted())
+		msg("the %s was aborted by an administrator (vdictl abort; "
+		    "VD_E_ABORT) %s", opt.op == BACKUP ? "backup" : "restore",
+		    moved);
 	else if (aborted)
 		msg(said ? "the engine aborted the %s %s" :
 		    "the engine went away or aborted the %s (VD_E_ABORT) %s",

@@ -109,27 +109,6 @@ static const char *media_kind(uint32_t features)
 }
 
 /* ------------------------------------------------------------ numbers */
-const char *safe_name(const char *name, char *buf, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)name;
-	size_t n = strnlen(name, VDI_NAME_MAX), i = 0, o = 0, k;
-
-	while (i < n && o + 5 < len) {
-		k = utf8_seq(s + i, n - i);
-		/* C1 controls are U+0080..U+009F: C2 80..C2 9F */
-		if (!k || (k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)) {
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", s[i]);
-			i++;
-			continue;
-		}
-		memcpy(buf + o, s + i, k);
-		o += k;
-		i += k;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 const char *fmt_short(char *buf, size_t len, uint64_t bytes)
 {
 	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
@@ -326,7 +305,7 @@ static double covered_s(const struct vdi_set_stats *s)
 void show_text(FILE *f, const vdi_stats *st)
 {
 	const struct vdi_set_stats *s = &st->set;
-	char name[4 * VDI_NAME_MAX], u[64], g[64], why[VDI_NAME_MAX + 128];
+	char name[4 * VDI_NAME_MAX], u[64], g[64], why[ABORT_TEXT_LEN];
 	bool timed = s->flags & VDI_SET_STATS_ON;
 	unsigned int i;
 
@@ -489,7 +468,7 @@ static void device_json(struct json *j, const vdi_stats *st, unsigned int i)
 void show_json(struct json *j, const vdi_stats *st)
 {
 	const struct vdi_set_stats *s = &st->set;
-	char why[VDI_NAME_MAX + 128];
+	char why[ABORT_TEXT_LEN];
 	unsigned int i;
 
 	json_obj(j, NULL);

@@ -711,7 +711,7 @@ static int cmd_top(void)
 static int cmd_abort(void)
 {
 	char name[4 * VDI_NAME_MAX], what[4 * VDI_NAME_MAX + 32];
-	char why[VDI_NAME_MAX + 128];
+	char why[ABORT_TEXT_LEN];
 	vdi_stats *st = calloc(1, sizeof(*st));
 	bool known = false;
 	uint32_t before = 0;

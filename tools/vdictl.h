@@ -10,9 +10,9 @@
  *   vdictl-format.c  names and numbers: device states, abort reasons, VDC
  *                    codes, features, sizes, times; a set and its devices
  *                    as text or JSON (show), the verdict
- *   stats-report.c   (shared with vdi-engine and vdi-client) the set's state
- *                    and abort cause in words, its figures' table and the
- *                    verdicts
+ *   stats-report.c   (shared with vdi-engine and vdi-client) names made safe
+ *                    for a terminal, the set's state and abort cause in
+ *                    words, its figures' table and the verdicts
  *   vdictl-json.c    the JSON writer
  *
  * It reads the module's figures through libvdi (vdi_stats_list, _get,
@@ -67,17 +67,11 @@ void json_pid(struct json *j, const char *key, uint32_t pid);
  * valid UTF-8 (the JSON string then holds U+FFFD in their place). */
 void json_name(struct json *j, const char *key, const char *name);
 
-/* Bytes of a valid UTF-8 sequence at s (n bytes there), or 0. */
-size_t utf8_seq(const unsigned char *s, size_t n);
-
 /* ---- vdictl-format.c ---- */
 const char *dev_state_name(uint32_t state);	/* "io-error" */
 const char *abort_reason_name(uint32_t reason);	/* "watchdog", for JSON */
 const char *vdc_name(uint32_t code);		/* "VDC_Write", or NULL */
 const char *side_name(int side);		/* "client", or "-" */
-/* A name from the module for a terminal: bytes that are not valid UTF-8,
- * and C1 control characters, as \xNN (a name holds no backslash). */
-const char *safe_name(const char *name, char *buf, size_t len);
 /* "12.3MiB", "512B": short, no space (for tables) */
 const char *fmt_short(char *buf, size_t len, uint64_t bytes);
 /* "1234.5 ms" */

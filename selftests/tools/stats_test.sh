@@ -181,6 +181,21 @@ aborted() {
 	show c.err
 }
 
+# The client's summary after an abort counts what the module counts: the
+# bytes of the completions it accepted.  The client holds each Write 200 ms,
+# so the engine's SignalAbort comes while it holds one, whose completion
+# is then refused: its bytes are not among those that moved.
+aborted_moved() {
+	bk am "--delay-ms 200" "-m 256K --inject abort-mid-stream=1M" 8M
+	expect_rc 1 "$ERC" "engine" || { show e.err; return 1; }
+	expect_fail "$CRC" "client" || { show c.err; return 1; }
+	said=$(sed -n 's/^vdi-client: .* after [0-9]* commands*, \([0-9]*\) bytes.*/\1/p' c.err)
+	figs=$(row c.err vdi-client am 1)
+	[ -n "$said" ] && [ "$said" = "$figs" ] ||
+		{ say "the client says $said bytes moved, the module $figs"; show c.err; return 1; }
+	show c.err
+}
+
 # Bad values are usage errors (2), before anything happens.
 bad_values() {
 	r=0
@@ -211,5 +226,6 @@ t "--stats 1: reports while the run lasts" periodic
 t "--stats 60 does not hold up the end" no_hang
 t "--quiet-stats: no figures" quiet
 t "an aborted run: the figures and the abort's reason" aborted
+t "after an abort, the client's summary counts the module's bytes" aborted_moved
 t "--stats and --delay-ms: bad values are usage errors" bad_values
 finish

@@ -304,7 +304,10 @@ owner_abort() {
 	wait "$CPID"
 	expect_rc 1 $? "client after the abort" || { show c.err; return 1; }
 	kill "$RPID" 2>/dev/null
-	expect_msg c.err "abort" && expect_msg e.err "abort" || return 1
+	# both say who aborted it, from the figures' abort reason
+	expect_msg c.err "^vdi-client: the backup was aborted by an administrator \\(vdictl abort; VD_E_ABORT\\) " &&
+	expect_msg e.err "^vdi-engine: the backup was aborted by an administrator \\(vdictl abort; VD_E_ABORT\\) " ||
+		{ show c.err; show e.err; return 1; }
 	show c.err; show e.err
 	vdictl show --json ab > d.json 2>&1 && jis d.json set.state aborted &&
 		jis d.json set.abort.reason admin && jis d.json set.abort.device null ||
@@ -337,6 +340,12 @@ odd_names_and_top() {
 	vdictl list > l.out 2>&1
 	grep -qF "$(printf 'q"u\047o{}[]: \303\251\345\220\215')\\xff" l.out ||
 		{ say "list does not show the name with \\xff:"; show l.out; return 1; }
+	# show's every line, its figures' table and abort text too: not a
+	# raw byte that is not UTF-8
+	vdictl show "$nm" > s.out 2>&1
+	grep -qF "figures of set '$(printf 'q"u\047o{}[]: \303\251\345\220\215')\\xff'" s.out &&
+		! grep -q "$(printf '\377')" s.out ||
+		{ say "show prints the name's byte \\377 as it is:"; show s.out; return 1; }
 
 	vdictl top -n 2 -d 0.5 > t.out 2> t.err
 	expect_rc 0 $? "top -n 2" || { show t.err; return 1; }
