@@ -16,6 +16,17 @@
 
 #define VDI_NODE	"/dev/" VDI_DEVICE_NAME
 
+/*
+ * vdi_stats embeds the module's structs, and LIBVDI_1.3's functions write
+ * them as API 1.2 laid them out, into programs built then.  Should the
+ * structs grow, these fail the build: the larger figures need entry points
+ * of a new symbol version, and these must keep writing the 1.2 sizes.
+ */
+_Static_assert(sizeof(struct vdi_set_stats) == VDI_SET_STATS_SIZE_VER0,
+	       "struct vdi_set_stats grew: new versioned libvdi functions");
+_Static_assert(sizeof(struct vdi_dev_stats) == VDI_DEV_STATS_SIZE_VER0,
+	       "struct vdi_dev_stats grew: new versioned libvdi functions");
+
 /* Under this much shared time, or before a completion, there is no verdict. */
 #define VDI_VERDICT_MIN_NS	10000000ULL	/* 10 ms */
 /* Busy shares at or past these blame one side; between them, balanced. */
