@@ -60,10 +60,10 @@ slow_client() {
 	show e.err
 }
 
-# A slow engine: 50 ms before each Read or Write it sends.  The client has
+# A slow engine: 100 ms before each Read or Write it sends.  The client has
 # nothing to do most of the time: the engine is the slow side.
 slow_engine() {
-	bk se "" "-m 64K --delay-ms 50" 1M
+	bk se "" "-m 64K --delay-ms 100" 1M
 	both_ok || return 1
 	for f in e.err c.err; do
 		expect_msg $f '^vdi-(engine|client): verdict: engine: [0-9]+% of the time the client waited with nothing queued$' ||
