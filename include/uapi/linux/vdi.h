@@ -305,8 +305,10 @@ struct vdi_ctl {
 #define VDI_DEV_STATE_IO_ERROR	1	/* spec 5.2: only ClearError */
 #define VDI_DEV_STATE_CLOSED	2	/* the server closed it */
 
-/* vdi_dev_stats.flags: which sides have opened the device (closing it
- * does not clear them; the state says whether the server closed it) */
+/*
+ * vdi_dev_stats.flags: which sides have opened the device (closing it
+ * does not clear them; the state says whether the server closed it)
+ */
 #define VDI_DEV_SERVER_OPEN	(1U << 0)
 #define VDI_DEV_CLIENT_OPEN	(1U << 1)
 
