@@ -261,6 +261,9 @@ enum cli_op {
 	C_SEC_ABORT,		/* SIGNAL_ABORT on the secondary set fd */
 	C_CLOSE_SECONDARY,
 	C_EXIT,
+	C_TAKE_FAULT,		/* arg: dev << 16 | n: GET_COMMANDS into a bad
+				 * buffer must say EFAULT
+				 */
 };
 
 #define OP(k, a)		((uint64_t)(k) << 56 | (uint64_t)(a))
@@ -339,6 +342,11 @@ static int client_main(struct vdi_chan *ch, void *p)
 		case C_EXIT:
 			CK(!vdi_chan_send(ch, op));
 			return 0;
+		case C_TAKE_FAULT:
+			CKEQ(-EFAULT, vdi_get(cdev[arg >> 16],
+					      (struct vdi_command *)8,
+					      arg & 0xffff, 2000));
+			break;
 		default:
 			CK(0);
 		}
@@ -822,6 +830,64 @@ TEST_F(pair, slow_engine_is_idle)
 		TH_LOG("busy %llu ns, idle %llu ns",
 		       (unsigned long long)s.dev[0].client_busy_ns,
 		       (unsigned long long)s.dev[0].client_idle_ns);
+}
+
+/*
+ * Commands the client could not receive (GET_COMMANDS, EFAULT) go back to
+ * the queue: not taken, queued again, and the time until they are taken
+ * for real counts as queued.
+ */
+TEST_F(pair, a_take_the_client_cannot_receive_is_not_counted)
+{
+	struct pair *t = &self->t;
+	struct vdi_completion cpl[2];
+	const struct vdi_dev_stats *d;
+	struct snap s;
+	struct vdi_send w[2] = {
+		{ 1, VDI_VDC_WRITE, 4096, 0, 0 },
+		{ 2, VDI_VDC_WRITE, 4096, 4096, 4096 },
+	};
+
+	ASSERT_EQ(0, pair_start(t, 1, 8, 0));
+	ASSERT_EQ(2, vdi_send(t->sdev[0], w, 2));
+	ASSERT_EQ(0, cli_do(t, OP(C_TAKE_FAULT, 0 << 16 | 2)));
+
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	d = &s.dev[0];
+	EXPECT_EQ(2U, d->sent);
+	EXPECT_EQ(0U, d->taken);
+	EXPECT_EQ(2U, d->queued);
+	EXPECT_EQ(0U, d->held);
+	EXPECT_EQ(0U, d->completed);
+	EXPECT_EQ(2U, d->queued_peak);
+	EXPECT_EQ(0U, d->held_ns);
+
+	vdi_sleep_ms(50);
+	ASSERT_EQ(0, cli_do(t, TAKE(0, 2)));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ(2U, d->taken);
+	EXPECT_EQ(0U, d->queued);
+	EXPECT_EQ(2U, d->held);
+	/* Both were queued from SEND to the second take: 50 ms and more. */
+	EXPECT_LE(2 * 50 * MS, d->queued_ns);
+
+	ASSERT_EQ(0, cli_do(t, COMPLETE(0, 4096)));
+	ASSERT_EQ(0, cli_do(t, COMPLETE(0, 4096)));
+	ASSERT_EQ(2, vdi_wait_n(t->sset, cpl, 2, 2000, NULL));
+	ASSERT_EQ(0, vdi_close_device(t->sdev[0]));
+	ASSERT_EQ(0, cli_do(t, OP(C_SHUTDOWN, 0)));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ((__u32)VDI_STATE_DONE, s.set.state);
+	EXPECT_EQ(2U, d->sent);
+	EXPECT_EQ(2U, d->taken);
+	EXPECT_EQ(2U, d->completed);
+	EXPECT_EQ(2U, d->reaped);
+	EXPECT_EQ(0U, d->queued);
+	EXPECT_EQ(0U, d->held);
+	EXPECT_EQ(0U, d->done);
+	EXPECT_EQ(8192U, d->bytes_written);
+	/* Work was in hand from SEND to the last COMPLETE: busy. */
+	EXPECT_LE(50 * MS, d->client_busy_ns);
 }
 
 /* ------------------------------------------------------------------ */
