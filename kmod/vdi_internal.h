@@ -16,6 +16,7 @@
 #include <linux/list.h>
 #include <linux/minmax.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
@@ -336,7 +337,9 @@ static inline void vdi_stats_sent(struct vdi_device *dev, struct vdi_slot *slot,
 	struct vdi_dev_figures *f = &dev->fig;
 
 	f->sent++;
-	f->sent_by_code[slot->cmd.code]++;
+	/* The code comes from user space: no speculation past its check. */
+	f->sent_by_code[array_index_nospec(slot->cmd.code,
+					   VDI_VDC_MAX + 1)]++;
 	f->queued++;
 	f->queued_peak = max(f->queued_peak, f->queued);
 	f->inflight_peak = max(f->inflight_peak,
