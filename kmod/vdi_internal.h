@@ -369,14 +369,18 @@ static inline void vdi_stats_taken(struct vdi_device *dev,
  * vdi_stats_untaken() - a taken command goes back: it was never received.
  * @dev: its device, the set locked (held count already lowered).
  *
- * The time it spent taken counts as queued.
+ * The time it spent taken counts as queued, and so does the command in the
+ * queue's peak: the engine may have queued more while it was away.
  *
  * Context: under the set's lock.
  */
 static inline void vdi_stats_untaken(struct vdi_device *dev)
 {
-	dev->fig.taken--;
-	dev->fig.queued++;
+	struct vdi_dev_figures *f = &dev->fig;
+
+	f->taken--;
+	f->queued++;
+	f->queued_peak = max(f->queued_peak, f->queued);
 }
 
 /* vdi_stats.c */
