@@ -16,6 +16,7 @@
 #include <linux/list.h>
 #include <linux/minmax.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
@@ -336,7 +337,9 @@ static inline void vdi_stats_sent(struct vdi_device *dev, struct vdi_slot *slot,
 	struct vdi_dev_figures *f = &dev->fig;
 
 	f->sent++;
-	f->sent_by_code[slot->cmd.code]++;
+	/* The code comes from user space: no speculation past its check. */
+	f->sent_by_code[array_index_nospec(slot->cmd.code,
+					   VDI_VDC_MAX + 1)]++;
 	f->queued++;
 	f->queued_peak = max(f->queued_peak, f->queued);
 	f->inflight_peak = max(f->inflight_peak,
@@ -366,14 +369,18 @@ static inline void vdi_stats_taken(struct vdi_device *dev,
  * vdi_stats_untaken() - a taken command goes back: it was never received.
  * @dev: its device, the set locked (held count already lowered).
  *
- * The time it spent taken counts as queued.
+ * The time it spent taken counts as queued, and so does the command in the
+ * queue's peak: the engine may have queued more while it was away.
  *
  * Context: under the set's lock.
  */
 static inline void vdi_stats_untaken(struct vdi_device *dev)
 {
-	dev->fig.taken--;
-	dev->fig.queued++;
+	struct vdi_dev_figures *f = &dev->fig;
+
+	f->taken--;
+	f->queued++;
+	f->queued_peak = max(f->queued_peak, f->queued);
 }
 
 /* vdi_stats.c */

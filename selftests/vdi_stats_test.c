@@ -14,6 +14,8 @@
  */
 #include "vdi_test_util.h"
 
+#include <linux/userfaultfd.h>
+
 #define MS		1000000ULL	/* nanoseconds */
 #define NDEV_MAX	4
 #define STATS_PARAM	"/sys/module/vdi/parameters/stats"
@@ -261,6 +263,13 @@ enum cli_op {
 	C_SEC_ABORT,		/* SIGNAL_ABORT on the secondary set fd */
 	C_CLOSE_SECONDARY,
 	C_EXIT,
+	C_TAKE_FAULT,		/* arg: dev << 16 | n: GET_COMMANDS into a bad
+				 * buffer must say EFAULT
+				 */
+	C_TAKE_STALL,		/* arg: dev << 16 | n: a thread's GET_COMMANDS
+				 * stops in its copy out (a userfaultfd page)
+				 */
+	C_STALL_FAIL,		/* that copy fails: the page goes, EFAULT */
 };
 
 #define OP(k, a)		((uint64_t)(k) << 56 | (uint64_t)(a))
@@ -273,6 +282,66 @@ struct cli_arg {
 	uint32_t server_timeout;
 };
 
+/*
+ * A GET_COMMANDS whose copy out stops half way: its buffer is a page that
+ * a userfaultfd holds, so the commands stay taken, but not received, for as
+ * long as the script wants; then the page goes and the copy fails.
+ */
+struct stall {
+	int uffd, dev, ret;
+	uint32_t n;
+	void *page;
+	pthread_t thread;
+};
+
+static void *stall_take(void *p)
+{
+	struct stall *st = p;
+
+	st->ret = vdi_get(st->dev, st->page, st->n, 2000);
+	return NULL;
+}
+
+/* Start the GET_COMMANDS; return once it waits on the page. */
+static int stall_start(struct stall *st, int dev, uint32_t n)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffd_msg msg;
+	struct pollfd pfd;
+
+	st->dev = dev;
+	st->n = n;
+	st->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CK(st->page != MAP_FAILED);
+	st->uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	CK(st->uffd >= 0);
+	CKEQ(0, ioctl(st->uffd, UFFDIO_API, &api));
+	reg.range.start = (uintptr_t)st->page;
+	reg.range.len = 4096;
+	CKEQ(0, ioctl(st->uffd, UFFDIO_REGISTER, &reg));
+	CKEQ(0, pthread_create(&st->thread, NULL, stall_take, st));
+	pfd = (struct pollfd){ .fd = st->uffd, .events = POLLIN };
+	CKEQ(1, poll(&pfd, 1, 5000));
+	CKEQ(sizeof(msg), read(st->uffd, &msg, sizeof(msg)));
+	CKEQ(UFFD_EVENT_PAGEFAULT, msg.event);
+	return 0;
+}
+
+/* Unmap the page and let the copy retry: it must fail, EFAULT. */
+static int stall_fail(struct stall *st)
+{
+	struct uffdio_range r = { .start = (uintptr_t)st->page, .len = 4096 };
+
+	CKEQ(0, munmap(st->page, 4096));
+	CKEQ(0, ioctl(st->uffd, UFFDIO_WAKE, &r));
+	CKEQ(0, pthread_join(st->thread, NULL));
+	close(st->uffd);
+	CKEQ(-EFAULT, st->ret);
+	return 0;
+}
+
 /* Child: create the set, open every device, then follow the script. */
 static int client_main(struct vdi_chan *ch, void *p)
 {
@@ -281,6 +350,7 @@ static int client_main(struct vdi_chan *ch, void *p)
 	unsigned int nheld = 0, i;
 	int cset, sec = -1, cdev[NDEV_MAX], r;
 	struct vdi_create c;
+	struct stall st;
 	char dn[VDI_NAME_MAX];
 	uint64_t op, arg;
 
@@ -339,6 +409,17 @@ static int client_main(struct vdi_chan *ch, void *p)
 		case C_EXIT:
 			CK(!vdi_chan_send(ch, op));
 			return 0;
+		case C_TAKE_FAULT:
+			CKEQ(-EFAULT, vdi_get(cdev[arg >> 16],
+					      (struct vdi_command *)8,
+					      arg & 0xffff, 2000));
+			break;
+		case C_TAKE_STALL:
+			CKEQ(0, stall_start(&st, cdev[arg >> 16], arg & 0xffff));
+			break;
+		case C_STALL_FAIL:
+			CKEQ(0, stall_fail(&st));
+			break;
 		default:
 			CK(0);
 		}
@@ -822,6 +903,117 @@ TEST_F(pair, slow_engine_is_idle)
 		TH_LOG("busy %llu ns, idle %llu ns",
 		       (unsigned long long)s.dev[0].client_busy_ns,
 		       (unsigned long long)s.dev[0].client_idle_ns);
+}
+
+/*
+ * Commands the client could not receive (GET_COMMANDS, EFAULT) go back to
+ * the queue: not taken, queued again, and the time until they are taken
+ * for real counts as queued.
+ */
+TEST_F(pair, a_take_the_client_cannot_receive_is_not_counted)
+{
+	struct pair *t = &self->t;
+	struct vdi_completion cpl[2];
+	const struct vdi_dev_stats *d;
+	struct snap s;
+	struct vdi_send w[2] = {
+		{ 1, VDI_VDC_WRITE, 4096, 0, 0 },
+		{ 2, VDI_VDC_WRITE, 4096, 4096, 4096 },
+	};
+
+	ASSERT_EQ(0, pair_start(t, 1, 8, 0));
+	ASSERT_EQ(2, vdi_send(t->sdev[0], w, 2));
+	ASSERT_EQ(0, cli_do(t, OP(C_TAKE_FAULT, 0 << 16 | 2)));
+
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	d = &s.dev[0];
+	EXPECT_EQ(2U, d->sent);
+	EXPECT_EQ(0U, d->taken);
+	EXPECT_EQ(2U, d->queued);
+	EXPECT_EQ(0U, d->held);
+	EXPECT_EQ(0U, d->completed);
+	EXPECT_EQ(2U, d->queued_peak);
+	EXPECT_EQ(0U, d->held_ns);
+
+	vdi_sleep_ms(50);
+	ASSERT_EQ(0, cli_do(t, TAKE(0, 2)));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ(2U, d->taken);
+	EXPECT_EQ(0U, d->queued);
+	EXPECT_EQ(2U, d->held);
+	/* Both were queued from SEND to the second take: 50 ms and more. */
+	EXPECT_LE(2 * 50 * MS, d->queued_ns);
+
+	ASSERT_EQ(0, cli_do(t, COMPLETE(0, 4096)));
+	ASSERT_EQ(0, cli_do(t, COMPLETE(0, 4096)));
+	ASSERT_EQ(2, vdi_wait_n(t->sset, cpl, 2, 2000, NULL));
+	ASSERT_EQ(0, vdi_close_device(t->sdev[0]));
+	ASSERT_EQ(0, cli_do(t, OP(C_SHUTDOWN, 0)));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ((__u32)VDI_STATE_DONE, s.set.state);
+	EXPECT_EQ(2U, d->sent);
+	EXPECT_EQ(2U, d->taken);
+	EXPECT_EQ(2U, d->completed);
+	EXPECT_EQ(2U, d->reaped);
+	EXPECT_EQ(0U, d->queued);
+	EXPECT_EQ(0U, d->held);
+	EXPECT_EQ(0U, d->done);
+	EXPECT_EQ(8192U, d->bytes_written);
+	/* Work was in hand from SEND to the last COMPLETE: busy. */
+	EXPECT_LE(50 * MS, d->client_busy_ns);
+}
+
+/*
+ * The queue's peak counts commands that come back: four taken but stuck in
+ * their copy out while the engine queues four more, then the copy fails and
+ * the four go back: eight queued at once.
+ */
+TEST_F(pair, commands_that_come_back_count_in_the_queued_peak)
+{
+	struct pair *t = &self->t;
+	struct vdi_completion cpl[8];
+	const struct vdi_dev_stats *d;
+	struct vdi_send w[8];
+	struct snap s;
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (uffd < 0)
+		SKIP(return, "no userfaultfd (errno %d)", errno);
+	close(uffd);
+	for (int i = 0; i < 8; i++)
+		w[i] = (struct vdi_send){ i + 1, VDI_VDC_WRITE, 4096,
+					  i * 4096ULL, i * 4096ULL };
+
+	ASSERT_EQ(0, pair_start(t, 1, 8, 0));
+	ASSERT_EQ(4, vdi_send(t->sdev[0], w, 4));
+	ASSERT_EQ(0, cli_do(t, OP(C_TAKE_STALL, 0 << 16 | 4)));
+	ASSERT_EQ(4, vdi_send(t->sdev[0], w + 4, 4));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	d = &s.dev[0];
+	EXPECT_EQ(4U, d->queued);
+	EXPECT_EQ(4U, d->held);
+	EXPECT_EQ(4U, d->queued_peak);
+
+	ASSERT_EQ(0, cli_do(t, OP(C_STALL_FAIL, 0)));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ(8U, d->queued);
+	EXPECT_EQ(0U, d->held);
+	EXPECT_EQ(0U, d->taken);
+	EXPECT_LE(d->queued, d->queued_peak);
+	EXPECT_EQ(8U, d->queued_peak);
+	EXPECT_EQ(8U, d->inflight_peak);
+
+	ASSERT_EQ(0, cli_do(t, TAKE(0, 8)));
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, cli_do(t, COMPLETE(0, 4096)));
+	ASSERT_EQ(8, vdi_wait_n(t->sset, cpl, 8, 2000, NULL));
+	ASSERT_EQ(0, vdi_close_device(t->sdev[0]));
+	ASSERT_EQ(0, snap_take(t->sset, 0, &s));
+	EXPECT_EQ((__u32)VDI_STATE_DONE, s.set.state);
+	EXPECT_EQ(8U, d->sent);
+	EXPECT_EQ(8U, d->taken);
+	EXPECT_EQ(8U, d->reaped);
+	EXPECT_EQ(8U, d->queued_peak);
 }
 
 /* ------------------------------------------------------------------ */
