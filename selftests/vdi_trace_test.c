@@ -476,7 +476,12 @@ static void tr_client(struct __test_metadata *_metadata,
 	end = vdi_now_ms() + 10000;
 	while (x->ntaken < TR_NCMD) {
 		ASSERT_GT(end, vdi_now_ms()) TH_LOG("took %d", x->ntaken);
-		for (unsigned int d = 0; d < TR_NDEV; d++) {
+		/*
+		 * Once all are taken (and completed) the server may close
+		 * the devices at any moment: no look after that.
+		 */
+		for (unsigned int d = 0; d < TR_NDEV &&
+					 x->ntaken < TR_NCMD; d++) {
 			r = vdi_get(dev[d], cmd, TR_NCMD, 20);
 			if (r == -ETIMEDOUT)
 				continue;
