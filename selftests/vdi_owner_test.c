@@ -30,30 +30,6 @@ static int set_info(int fd, struct vdi_set_info *out)
 	return vdi_ioctl(fd, VDI_IOC_SET_INFO, out);
 }
 
-/*
- * The test rig may make /dev/vdi 0600 or 0660 for a group: the children
- * below that drop to other uids must still reach it, so the node is made
- * 0666 for the test and put back after.
- */
-static mode_t node_mode_saved;
-
-static void node_open_to_all(void)
-{
-	struct stat st;
-
-	node_mode_saved = 0;
-	if (!stat(VDI_PATH, &st)) {
-		node_mode_saved = st.st_mode & 07777;
-		chmod(VDI_PATH, 0666);
-	}
-}
-
-static void node_restore(void)
-{
-	if (node_mode_saved)
-		chmod(VDI_PATH, node_mode_saved);
-}
-
 FIXTURE(own) {
 	struct vdi_proc p;
 	struct own *a;
@@ -68,7 +44,7 @@ FIXTURE_SETUP(own)
 	vdi_make_name(self->a->name, "own");
 	for (int i = 0; i < 6; i++)
 		self->fds[i] = -1;
-	node_open_to_all();
+	vdi_node_open_to_all();
 }
 
 FIXTURE_TEARDOWN(own)
@@ -77,7 +53,7 @@ FIXTURE_TEARDOWN(own)
 	for (int i = 0; i < 6; i++)
 		vdi_close(&self->fds[i]);
 	munmap(self->a, sizeof(*self->a));
-	node_restore();
+	vdi_node_restore();
 }
 
 TEST(set_info_layout)

@@ -420,29 +420,6 @@ static bool act_sees(struct actor *x, uint64_t id)
 /* ------------------------------------------------------------------ */
 /* the fixture                                                        */
 
-/*
- * The rig makes /dev/vdi 0666 for each test program; another rig may not,
- * and the actors of other uids must reach it.
- */
-static mode_t node_mode_saved;
-
-static void node_open_to_all(void)
-{
-	struct stat st;
-
-	node_mode_saved = 0;
-	if (!stat(VDI_PATH, &st)) {
-		node_mode_saved = st.st_mode & 07777;
-		chmod(VDI_PATH, 0666);
-	}
-}
-
-static void node_restore(void)
-{
-	if (node_mode_saved)
-		chmod(VDI_PATH, node_mode_saved);
-}
-
 #define NACT 4
 
 FIXTURE(sc) {
@@ -458,7 +435,7 @@ FIXTURE_SETUP(sc)
 {
 	int i;
 
-	node_open_to_all();
+	vdi_node_open_to_all();
 	for (i = 0; i < NACT; i++)
 		ASSERT_EQ(0, actor_start(&self->act[i]));
 	for (i = 0; i < 16; i++)
@@ -477,7 +454,7 @@ FIXTURE_TEARDOWN(sc)
 	for (i = 0; i < 16; i++)
 		vdi_close(&self->fds[i]);
 	vdi_close(&self->ep);
-	node_restore();
+	vdi_node_restore();
 }
 
 static int keep(FIXTURE_DATA(sc) *self, int fd)
@@ -1487,7 +1464,7 @@ FIXTURE(ab) {
 
 FIXTURE_SETUP(ab)
 {
-	node_open_to_all();
+	vdi_node_open_to_all();
 	self->client.pid = self->server.pid = -1;
 	self->d = vdi_shared(sizeof(*self->d));
 	ASSERT_NE(NULL, self->d);
@@ -1520,7 +1497,7 @@ FIXTURE_TEARDOWN(ab)
 	actor_stop(&self->act[1]);
 	vdi_close(&self->ep);
 	munmap(self->d, sizeof(*self->d));
-	node_restore();
+	vdi_node_restore();
 }
 
 static int duo_call(struct vdi_proc *p, uint64_t op)

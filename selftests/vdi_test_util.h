@@ -113,6 +113,30 @@ static inline int vdi_ioctl(int fd, unsigned long req, void *arg)
 	return r < 0 ? -errno : r;
 }
 
+/*
+ * Tests whose children drop to other uids: the rig may make /dev/vdi 0600,
+ * or 0660 for a group, so the node is made 0666 for the test and put back
+ * after.
+ */
+static mode_t vdi_node_mode_saved __attribute__((unused));
+
+static inline void vdi_node_open_to_all(void)
+{
+	struct stat st;
+
+	vdi_node_mode_saved = 0;
+	if (!stat(VDI_PATH, &st)) {
+		vdi_node_mode_saved = st.st_mode & 07777;
+		chmod(VDI_PATH, 0666);
+	}
+}
+
+static inline void vdi_node_restore(void)
+{
+	if (vdi_node_mode_saved)
+		chmod(VDI_PATH, vdi_node_mode_saved);
+}
+
 static inline int vdi_open(void)
 {
 	int fd = open(VDI_PATH, O_RDWR | O_CLOEXEC);
