@@ -236,23 +236,6 @@ static int nobody_creates_two(struct vdi_chan *ch, void *arg)
 	return 0;
 }
 
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
-	};
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	d[cap / 32].effective &= ~(1U << (cap % 32));
-	d[cap / 32].permitted &= ~(1U << (cap % 32));
-	d[cap / 32].inheritable &= ~(1U << (cap % 32));
-	if (syscall(SYS_capset, &h, d))
-		return -errno;
-	return 0;
-}
-
 TEST_F(acc, cap_sys_admin_opens_any_set_uid_0_alone_does_not)
 {
 	struct acc *a = self->a;
@@ -264,7 +247,7 @@ TEST_F(acc, cap_sys_admin_opens_any_set_uid_0_alone_does_not)
 	s = keep(self, vdi_open_server(a->name));
 	EXPECT_LE(0, s);
 	/* Still uid 0 with CAP_DAC_OVERRIDE, but without CAP_SYS_ADMIN. */
-	ASSERT_EQ(0, drop_cap(CAP_SYS_ADMIN));
+	ASSERT_EQ(0, vdi_drop_cap(CAP_SYS_ADMIN));
 	EXPECT_EQ(-EACCES, vdi_open_server(a->name2));
 	ASSERT_EQ(0, vdi_chan_send(&self->p.ch, 2));
 	ASSERT_EQ(0, vdi_reap(&self->p, 10000));

@@ -122,23 +122,6 @@ static int pos_of(const uint64_t *ids, uint32_t n, uint64_t id)
 	return -1;
 }
 
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
-	};
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	d[cap / 32].effective &= ~(1U << (cap % 32));
-	d[cap / 32].permitted &= ~(1U << (cap % 32));
-	d[cap / 32].inheritable &= ~(1U << (cap % 32));
-	if (syscall(SYS_capset, &h, d))
-		return -errno;
-	return 0;
-}
-
 static int write_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -234,7 +217,7 @@ static int act_do(struct act *a, int op, int *fds, int *nfds)
 		setfsuid(a->uid);
 		return (int)setfsuid(-1) == (int)a->uid ? 0 : -EPERM;
 	case OP_DROP_ADMIN:
-		return drop_cap(CAP_SYS_ADMIN);
+		return vdi_drop_cap(CAP_SYS_ADMIN);
 	case OP_UNSHARE:
 		return unshare(a->flags) ? -errno : 0;
 	case OP_JOIN_USERNS: {

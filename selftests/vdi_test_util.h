@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -111,6 +112,24 @@ static inline int vdi_ioctl(int fd, unsigned long req, void *arg)
 	int r = ioctl(fd, req, arg);
 
 	return r < 0 ? -errno : r;
+}
+
+/* Drop @cap from every capability set of the calling thread: 0 or -errno. */
+static inline int vdi_drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[cap / 32].effective &= ~(1U << (cap % 32));
+	d[cap / 32].permitted &= ~(1U << (cap % 32));
+	d[cap / 32].inheritable &= ~(1U << (cap % 32));
+	if (syscall(SYS_capset, &h, d))
+		return -errno;
+	return 0;
 }
 
 /*
