@@ -56,7 +56,7 @@
 #define VDI_DEVICE_NAME		"vdi"
 
 #define VDI_API_MAJOR		1	/* incompatible changes bump this */
-#define VDI_API_MINOR		2	/* compatible additions bump this */
+#define VDI_API_MINOR		3	/* compatible additions bump this */
 
 /* Feature bits reported by VDI_IOC_VERSION. */
 #define VDI_FEAT_BATCH		(1ULL << 0)	/* batched send/get/complete/wait */
@@ -68,6 +68,7 @@
 #define VDI_FEAT_STATS		(1ULL << 6)	/* LIST_SETS, SET_STATS, ABORT_SET,
 						 * fdinfo, tracepoints (API 1.2)
 						 */
+#define VDI_FEAT_ENTER		(1ULL << 7)	/* VDI_IOC_ENTER (API 1.3) */
 
 #define VDI_NAME_MAX		128	/* bytes, including the terminating NUL */
 #define VDI_MAX_DEVICES		64	/* VDConfig.deviceCount is 1..64 */
@@ -456,5 +457,54 @@ struct vdi_abort_set {
 	__u32 reserved0;
 	__u64 reserved[2];
 };
+
+/*
+ * ---- One call per turn (API 1.3, VDI_FEAT_ENTER) ----
+ *
+ * VDI_IOC_ENTER hands the module what a side has done and takes what it is
+ * to do next, in one system call, as io_uring_enter submits and waits:
+ *
+ *   on a client device fd: submit is struct vdi_done[] (COMPLETE on this
+ *     device), reap is struct vdi_command[] (GET_COMMANDS);
+ *   on the server's set fd (the completion agent): submit is struct
+ *     vdi_send_to[] (SEND, each to its device_index, a device the server
+ *     has open), reap is struct vdi_completion[] (WAIT_COMPLETIONS).
+ *
+ * Any other fd gives ENOTTY (a set fd of the client, a server device fd)
+ * or EPROTO (an endpoint without a role).  The submit entries are applied
+ * in order, exactly as the older ioctl would; the first one refused stops
+ * the call with that entry's errno and nothing is reaped.  Then, when
+ * reap_count is not 0, the call takes up to reap_count entries, waiting as
+ * the older ioctl would for timeout_ms, after polling for up to spin_us
+ * microseconds without sleeping (0: no polling; at most VDI_SPIN_MAX_US;
+ * the poll also stops when the CPU is wanted elsewhere or a signal is
+ * pending).  Return: entries reaped (0 when reap_count is 0), or -errno:
+ * the submit's, or the reap's (ETIMEDOUT, ESHUTDOWN, ECONNABORTED, EINTR,
+ * EBADF ...).  submitted and reaped are written back on every return after
+ * the struct itself was read and checked (EINVAL/EFAULT for the struct
+ * leave them unwritten), so a caller always knows what went in.
+ */
+#define VDI_SPIN_MAX_US		10000
+
+struct vdi_send_to {
+	struct vdi_send send;
+	__u32 device_index;		/* 0..device_count-1 */
+	__u32 reserved;
+};
+
+struct vdi_enter {
+	__u64 submit;			/* user pointer: submit_count entries */
+	__u64 reap;			/* user pointer: room for reap_count */
+	__u32 submit_count;		/* 0..VDI_BATCH_MAX */
+	__u32 reap_count;		/* 0..VDI_BATCH_MAX */
+	__u32 submitted;		/* out: submit entries applied */
+	__u32 reaped;			/* out: reap entries written */
+	__s64 timeout_ms;		/* the reap's wait; 0 when reap_count is 0 */
+	__u32 flags;			/* none defined */
+	__u32 spin_us;			/* 0..VDI_SPIN_MAX_US */
+	__u64 reserved[2];
+};
+
+#define VDI_IOC_ENTER		_IOWR(VDI_IOC_MAGIC, 0x12, struct vdi_enter)
 
 #endif /* _UAPI_LINUX_VDI_H */
