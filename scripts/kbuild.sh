@@ -5,14 +5,18 @@
 # each kernel gets its own objects; a file is copied only when its content
 # changed (kbuild's incremental build keeps working), and files deleted from
 # the repo are deleted from the mirror.  Then:
-#   make -C /usr/src/linux-headers-KVER M=OUTDIR [make args] modules
-# Env: KHDR (headers dir, default /usr/src/linux-headers-KVER)
+#   make -C $B/kernels/headers-KVER M=OUTDIR [make args] modules
+# against the kernel's build tree that scripts/kernels.sh unpacked under
+# build/ (never the host's /usr/src or /lib/modules).
+# Env: B (build dir, default <repo>/build)
+#      KHDR (the tree, default $B/kernels/headers-KVER; make check-debug
+#      gives its debug kernel's)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 2 ] || { echo "usage: $0 KVER OUTDIR [make args]" >&2; exit 2; }
 KVER=$1 OUT=$2; shift 2
-KHDR=${KHDR:-/usr/src/linux-headers-$KVER}
+KHDR=${KHDR:-${B:-$ROOT/build}/kernels/headers-$KVER}
 [ -f "$KHDR/Makefile" ] || { echo "kbuild: $KHDR missing (run scripts/deps.sh)" >&2; exit 1; }
 cd "$ROOT"
 SRCS=()
