@@ -7,8 +7,10 @@
 #   make check       everything, as CI runs it (.ci/run): deps, lint, modules,
 #                    selftests, initramfs, boot both kernels, summary; the last
 #                    line of output is "N passed, N failed"
-#   make deps        install the packages, fetch the kernel images (scripts/deps.sh)
-#   make kernels     only fetch missing kernel images (build/kernels/vmlinuz-<kver>)
+#   make deps        install the tool packages, fetch both kernels' images and
+#                    build trees into build/kernels (scripts/deps.sh,
+#                    scripts/kernels.sh); no kernel is installed into the host
+#   make kernels     only fetch missing kernels (build/kernels/vmlinuz-<kver>)
 #   make modules     build/mod-<kver>/vdi.ko for every kernel (W=1)
 #   make lint        checkpatch + fresh W=1/sparse builds; fails on any warning
 #   make selftests   build/selftests/<name>, one static program per selftests/*.c(c)
@@ -35,18 +37,20 @@ export B
 .SUFFIXES:
 
 # ---------------------------------------------------------------- kernels
-# The 6.1 kernel linux-headers-amd64 depends on, and the newest installed
-# 6.12 one.  Empty on a fresh machine until "make deps" ran.
+# The 6.1 kernel linux-headers-amd64 depends on, and the newest 6.12 one:
+# those whose build trees scripts/kernels.sh unpacked under build/kernels
+# (the module is built against build/kernels/headers-<kver>, never against
+# the host's /usr/src).  Empty on a fresh machine until "make deps" ran.
 ifndef KVERS
-KVERS := $(shell $(S)/kvers.sh)
+KVERS := $(shell B=$(B) $(S)/kvers.sh)
 endif
 KDIR  := $(B)/kernels
-# in recipes that run after deps.sh may have installed headers: honour a
-# KVERS given on the command line, else ask dpkg again
+# in recipes that run after deps.sh may have fetched the kernels: honour a
+# KVERS given on the command line, else ask kvers.sh again
 KVERS_SH = $(if $(filter command line environment,$(origin KVERS)),$(KVERS),$$($(S)/kvers.sh))
 
 need-kvers = @test -n "$(strip $(KVERS))" || \
-	{ echo "no kernel headers found: run 'make deps' (or 'make check')" >&2; exit 1; }
+	{ echo "no kernel build trees in $(KDIR): run 'make deps' (or 'make check')" >&2; exit 1; }
 
 MODULES  = $(foreach k,$(KVERS),$(B)/mod-$(k)/vdi.ko)
 INITRDS  = $(foreach k,$(KVERS),$(B)/initramfs-$(k).cpio.gz)
@@ -131,8 +135,17 @@ $(B)/ksrc/.stamp:
 # kernel whose module does not build does not stop the other steps: all of
 # them end up as results in the summary, which decides the exit status.
 # A test program that does not compile is a failed result (build.tap), and
-# the VMs run the others (ONLY_BUILT_TESTS).
+# the VMs run the others (ONLY_BUILT_TESTS).  First and last, the host's
+# kernels: scripts/host-kernels.sh records the linux-image / linux-headers
+# packages, /boot and /lib/modules before anything runs and checks at the
+# end that they are as they were (host.tap).  HOST_BEFORE=FILE: compare with
+# a record made earlier instead (.ci/run makes one before "make demo").
+HOST_BEFORE ?=
+HOST_RECORD  = $(or $(HOST_BEFORE),$(B)/host-before.txt)
 check:
+	@$(if $(HOST_BEFORE),test -s $(HOST_BEFORE) || \
+		{ echo "HOST_BEFORE=$(HOST_BEFORE): no such record" >&2; exit 1; },\
+		$(S)/host-kernels.sh record $(HOST_RECORD))
 	@$(S)/deps.sh
 	@$(MAKE) --no-print-directory check-prepare
 	@$(S)/lint.sh $(KVERS_SH) || true
@@ -146,12 +159,14 @@ check:
 	done > $(B)/build.tap; \
 	if [ $$n = 0 ]; then rm $(B)/build.tap; else sed -i "1i 1..$$n" $(B)/build.tap; fi
 	@$(MAKE) --no-print-directory -k -j$(VM_JOBS) vms ONLY_BUILT_TESTS=1 || true
+	@$(S)/host-kernels.sh check $(HOST_RECORD) || true
 	@$(S)/tap-summary.sh $(KVERS_SH)
 
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/sdk.tap $(B)/vm-run.tap $(B)/vm-*.log $(B)/vm-*.log.status
+		$(B)/man.tap $(B)/sdk.tap $(B)/vm-run.tap $(B)/host.tap \
+		$(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);

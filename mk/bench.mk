@@ -9,5 +9,6 @@ $(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
 
 bench: ksrc
 	@$(S)/deps.sh
-	@$(MAKE) --no-print-directory $(B)/vdi-bench $(MODULES)
+	@# a sub-make: it sees the kernels deps.sh may just have fetched
+	@$(MAKE) --no-print-directory $(B)/vdi-bench modules
 	@$(S)/bench.sh

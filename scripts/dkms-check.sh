@@ -6,15 +6,21 @@
 # on stdout, the full dkms output in $B/dkms-check.log.
 #
 #   ok 1 dkms.src               make dkms-src, dkms add (/usr/src/vdi-VERSION)
-#   ok 2 dkms.build.KVER        dkms build -k KVER; vdi.ko's vermagic is KVER
+#   ok 2 dkms.build.KVER        dkms build -k KVER --kernelsourcedir
+#                               $B/kernels/headers-KVER; vdi.ko's vermagic is KVER
 #   ok 3 dkms.install.KVER      dkms install -k KVER puts it in
-#                               /lib/modules/KVER/updates/dkms, modinfo -k finds
-#                               it (never for the running kernel: SKIP)
+#                               <root>/lib/modules/KVER/updates/dkms, and
+#                               modinfo -b <root> -k KVER finds it there
 #   ...
 #   ok N dkms.remove            dkms remove --all; nothing of ours is left
 #
-# Nothing is ever loaded: dkms install only copies and runs depmod (it would
-# modprobe only with modprobe_on_install, which this script refuses).
+# The host's kernels are not involved: dkms builds against the build tree
+# scripts/kernels.sh unpacked under $B/kernels (--kernelsourcedir; dkms signs
+# with that tree's sign-file), and installs into a private root $B/dkms-root
+# (--installtree, --no-depmod; depmod -b runs on that root), never into
+# /lib/modules: the test kernels need not be installed on this machine.
+# Nothing is ever loaded: dkms install only copies (it would modprobe only
+# with modprobe_on_install, which this script refuses).
 # Idempotent: remains of an interrupted run (marked by a file in the source
 # copy) are removed first.  If vdi/VERSION is already installed on this
 # machine and was not put there by this script, the system's DKMS tree is left
@@ -93,13 +99,13 @@ if [ $# -gt 0 ]; then
 else
 	mapfile -t KVERS < <("$ROOT/scripts/kvers.sh")
 	if [ ${#KVERS[@]} = 0 ]; then
-		say "no kernel headers: running scripts/deps.sh"
+		say "no kernel build trees: running scripts/deps.sh"
 		"$ROOT/scripts/deps.sh" >>"$LOG" 2>&1
 		mapfile -t KVERS < <("$ROOT/scripts/kvers.sh")
 	fi
 fi
 if [ ${#KVERS[@]} = 0 ]; then
-	result not-ok dkms.src "no kernel headers installed (scripts/deps.sh failed, see $LOG)"
+	result not-ok dkms.src "no kernel build trees in $B/kernels (scripts/deps.sh failed, see $LOG)"
 	log_tail; finish
 fi
 
@@ -109,7 +115,9 @@ MODPROBE_ON_INSTALL=$(cat /etc/dkms/framework.conf /etc/dkms/framework.conf.d/*.
 
 # ------------------------------------------------------------ where
 SRC=/usr/src/$NAME-$VERSION
-DKMS=(dkms)
+# installs go to a root of our own: depmod -b and modinfo -b look there
+IROOT=$B/dkms-root
+DKMS=(dkms --installtree "$IROOT/lib/modules" --no-depmod)
 INSTALL_OK=1
 PRIVATE=
 foreign() {	# vdi/VERSION on this machine that this script did not put there
@@ -121,7 +129,7 @@ if foreign; then
 	say "$NAME/$VERSION is installed on this machine: checking in a private DKMS tree ($PRIVATE)"
 	rm -rf "$PRIVATE"; mkdir -p "$PRIVATE/src" "$PRIVATE/tree"
 	SRC=$PRIVATE/src/$NAME-$VERSION
-	DKMS=(dkms --sourcetree "$PRIVATE/src" --dkmstree "$PRIVATE/tree")
+	DKMS+=(--sourcetree "$PRIVATE/src" --dkmstree "$PRIVATE/tree")
 	INSTALL_OK=0
 fi
 TREE=${PRIVATE:+$PRIVATE/tree}
@@ -143,6 +151,7 @@ cleanup() {	# remove every trace of vdi/VERSION made here
 	rm -rf "$SRC"
 	[ -d "$TREE/$NAME" ] && rmdir "$TREE/$NAME" 2>/dev/null
 	[ -n "$PRIVATE" ] && rm -rf "$PRIVATE"
+	rm -rf "$IROOT"
 	return 0
 }
 
@@ -169,15 +178,22 @@ else
 fi
 
 # ------------------------------------------------------------ per kernel
-RUNNING=$(uname -r)
 for k in "${KVERS[@]}"; do
 	if [ "$ADDED" != 1 ]; then
 		result not-ok "dkms.build.$k" "not added"
 		continue
 	fi
+	khdr=$B/kernels/headers-$k
+	if [ ! -f "$khdr/Makefile" ]; then
+		result not-ok "dkms.build.$k" "no build tree $khdr (scripts/deps.sh)"
+		continue
+	fi
 	t0=$(now)
-	say "building for $k"
-	if ! dk build -m "$NAME" -v "$VERSION" -k "$k"; then
+	say "building for $k against $khdr"
+	# dkms finds no sign-file of its own for a kernel not installed here
+	# (or the host's one): the tree's; a sign_file in /etc/dkms wins
+	if ! sign_file=$khdr/scripts/sign-file dk build -m "$NAME" -v "$VERSION" -k "$k" \
+			--kernelsourcedir "$khdr"; then
 		result not-ok "dkms.build.$k" "dkms build failed"
 		log_tail 10
 		mk=$(ls -t "$TREE/$NAME/$VERSION/build/make.log" "$TREE/$NAME/$VERSION/$k"/*/log/make.log 2>/dev/null | head -n1)
@@ -196,34 +212,31 @@ for k in "${KVERS[@]}"; do
 	fi
 	result ok "dkms.build.$k" "${ko##*/}, vermagic $k, $secs"
 
-	# install: only into a kernel that is not running, never loading
+	# install: into $IROOT only, never loading
 	name="dkms.install.$k"
 	if [ "$INSTALL_OK" != 1 ]; then
 		result ok "$name" "SKIP $NAME/$VERSION of this machine left alone"; continue
-	elif [ "$k" = "$RUNNING" ]; then
-		result ok "$name" "SKIP the running kernel"; continue
 	elif [ -n "$MODPROBE_ON_INSTALL" ]; then
 		result ok "$name" "SKIP modprobe_on_install is set in /etc/dkms: dkms install would load modules"; continue
 	fi
 	t0=$(now)
-	lm=/lib/modules/$k
-	before=$(ls -A "$lm" 2>/dev/null)
+	lm=$IROOT/lib/modules/$k
+	mkdir -p "$lm"		# dkms installs only into a kernel that exists
+	# what a kernel's package ships there, for depmod to read
+	touch "$lm/modules.order" "$lm/modules.builtin" "$lm/modules.builtin.modinfo"
 	if ! dk install -m "$NAME" -v "$VERSION" -k "$k"; then
 		result not-ok "$name" "dkms install failed"; log_tail 15
+	elif ! depmod -b "$IROOT" "$k" >>"$LOG" 2>&1; then
+		result not-ok "$name" "depmod -b $IROOT $k failed"; log_tail 15
 	else
-		where=$(modinfo -k "$k" -n "$NAME" 2>>"$LOG")
+		where=$(modinfo -b "$IROOT" -k "$k" -n "$NAME" 2>>"$LOG")
 		case $where in
 		"$lm/updates/dkms/$NAME.ko"*) result ok "$name" "$where, $(since "$t0")" ;;
-		*) result not-ok "$name" "modinfo -k $k finds '$where', not $lm/updates/dkms/$NAME.ko*" ;;
+		*) result not-ok "$name" "modinfo -b $IROOT -k $k finds '$where', not $lm/updates/dkms/$NAME.ko*" ;;
 		esac
 	fi
 	dk uninstall -m "$NAME" -v "$VERSION" -k "$k"
-	# depmod created index files where there were none (a headers-only
-	# /lib/modules/KVER): take them away again
-	for f in $(ls -A "$lm" 2>/dev/null); do
-		grep -qxF "$f" <<<"$before" && continue
-		case $f in modules.*|updates) rm -rf "${lm:?}/$f" ;; esac
-	done
+	rm -rf "${lm:?}"
 done
 
 # ------------------------------------------------------------ remove
@@ -232,9 +245,7 @@ cleanup
 left=
 [ -e "$SRC" ] && left+=" $SRC"
 [ -e "$TREE/$NAME/$VERSION" ] && left+=" $TREE/$NAME/$VERSION"
-for k in "${KVERS[@]}"; do
-	compgen -G "/lib/modules/$k/updates/dkms/$NAME.ko*" >/dev/null && left+=" /lib/modules/$k/updates/dkms/$NAME.ko*"
-done
+[ -e "$IROOT" ] && left+=" $IROOT"
 if [ -n "$left" ]; then
 	result not-ok dkms.remove "left behind:$left"
 else
