@@ -131,7 +131,7 @@ $(B)/ksrc/.stamp:
 	$(S)/ksrc.sh
 
 # CI entry point.  deps.sh first, then everything else in sub-makes (which
-# see the kernels deps.sh may just have installed).  A lint failure or a
+# see the kernels deps.sh may just have fetched).  A lint failure or a
 # kernel whose module does not build does not stop the other steps: all of
 # them end up as results in the summary, which decides the exit status.
 # A test program that does not compile is a failed result (build.tap), and

@@ -4,7 +4,8 @@
 #   lint.checkpatch        checkpatch.pl --no-tree -f on kmod/*.[ch] and the
 #                          uapi header: any ERROR or WARNING fails
 #   lint.build.KVER        fresh W=1 build + sparse (C=2) against each
-#                          kernel's headers: any warning in our sources (or
+#                          kernel's build tree (build/kernels/headers-KVER,
+#                          scripts/kbuild.sh): any warning in our sources (or
 #                          from modpost) fails
 # Prints the TAP, writes it to $B/lint.tap too; exits 1 if anything failed.
 # Env: B  CHECKPATCH_IGNORE (comma separated types, from the Makefile)
