@@ -10,12 +10,11 @@
 # kernel into /boot).  scripts/kernels.sh downloads the kernel packages with
 # "apt-get download" and unpacks them under $B/kernels.
 #
-# Env: B (build dir, default <repo>/build)  KDIR (default $B/kernels)
+# Env: B (build dir, default <repo>/build)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-$ROOT/build}
-KDIR=${KDIR:-$B/kernels}
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(qemu-system-x86 busybox-static cpio gzip xz-utils zstd kmod sparse
@@ -59,4 +58,4 @@ else
 fi
 
 # ------------------------------------------------------------ kernels
-B=$B KDIR=$KDIR "$ROOT/scripts/kernels.sh"
+B=$B "$ROOT/scripts/kernels.sh"

@@ -24,12 +24,13 @@
 # is not fetched again.  Apt's package lists are updated only when they do
 # not know the kernels or a download fails.
 #
-# Env: B (build dir, default <repo>/build)  KDIR (default $B/kernels)
+# Env: B (build dir, default <repo>/build; the kernels go to $B/kernels, where
+# kvers.sh, kbuild.sh and dkms-check.sh look for them)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-$ROOT/build}
-KDIR=${KDIR:-$B/kernels}
+KDIR=$B/kernels
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 say() { echo "kernels: $*"; }
