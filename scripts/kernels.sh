@@ -15,7 +15,8 @@
 #                         links made relative and the headers' Makefile made
 #                         to include its -common Makefile by a relative path:
 #                         the tree works from wherever build/ is, and never
-#                         reaches /usr/src, /usr/lib or /lib/modules
+#                         reaches the host's kernel trees (/usr/src,
+#                         /usr/lib/linux-kbuild-*, /lib/modules)
 #   headers-K             -> K/usr/src/linux-headers-K: make -C it M=...
 #   vmlinuz-K, config-K, System.map-K   from the image's boot/
 #   kvers                 the two kernel versions, one per line (kvers.sh)
