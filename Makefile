@@ -5,8 +5,9 @@
 # Nothing here loads a module into the host's kernel.
 #
 #   make check       everything, as CI runs it (.ci/run): deps, lint, modules,
-#                    selftests, initramfs, boot both kernels, summary; the last
-#                    line of output is "N passed, N failed"
+#                    selftests, selftests/ built as a kselftest target in the
+#                    linux-source-6.1 tree, initramfs, boot both kernels,
+#                    summary; the last line of output is "N passed, N failed"
 #   make deps        install the packages, fetch the kernel images (scripts/deps.sh)
 #   make kernels     only fetch missing kernel images (build/kernels/vmlinuz-<kver>)
 #   make modules     build/mod-<kver>/vdi.ko for every kernel (W=1)
@@ -147,6 +148,7 @@ check:
 	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
 	@$(MAKE) --no-print-directory -k install-check man-check sdk-check || true
+	@$(MAKE) --no-print-directory kselftest-check || true
 	@$(MAKE) --no-print-directory vm-run-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
@@ -159,7 +161,8 @@ check:
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/sdk.tap $(B)/vm-run.tap $(B)/vm-*.log $(B)/vm-*.log.status
+		$(B)/man.tap $(B)/sdk.tap $(B)/kselftest.tap $(B)/vm-run.tap \
+		$(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
 # Each kernel builds in its own mirror of the sources (scripts/kbuild.sh);

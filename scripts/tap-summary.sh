@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # tap-summary.sh KVER... - print the results of "make check" and judge them.
 #
-# Reads $B/{lint,build,dkms,install,man,sdk,vm-run}.tap (those present) and, per
+# Reads $B/{lint,build,dkms,install,man,sdk,kselftest,vm-run}.tap (those present) and, per
 # kernel, the VM's serial log $B/vm-KVER.log (+ .status from scripts/boot.sh).  Prints each
 # section's TAP under a "# lint" / "# build" / "# kernel KVER" header, then
 # EXACTLY one last line
@@ -99,7 +99,7 @@ summarize() {
 	read -r _ P F S INCOMPLETE < <(printf '%s\n' "$out" | grep '^@@rig-summary@@ ' | tail -n1)
 }
 
-for sec in lint build dkms install man sdk vm-run; do
+for sec in lint build dkms install man sdk kselftest vm-run; do
 	[ -f "$B/$sec.tap" ] || continue
 	echo "# $sec"
 	summarize "$B/$sec.tap" "$sec" 0

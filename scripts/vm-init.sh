@@ -26,6 +26,12 @@ export PATH=/bin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# the links udev makes elsewhere: the kselftest runner writes the programs'
+# output to /dev/stdout (a plain file in devtmpfs without them)
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 # stdio even if the kernel found no /dev/console in the image
 exec </dev/console >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm
