@@ -75,8 +75,9 @@ KSFT_TIMEOUT_BIN=
 if [ ${#KSFT_PROGS[@]} -gt 0 ]; then
 	F=${KSFT_DIR:-$B/ksrc/tools/testing/selftests}
 	K=$S/kselftest
-	[ -f "$F/run_kselftest.sh" ] && [ -f "$F/kselftest/runner.sh" ] ||
-		{ echo "initramfs: no kselftest framework in $F (run scripts/ksrc.sh)" >&2; exit 1; }
+	if [ ! -f "$F/run_kselftest.sh" ] || [ ! -f "$F/kselftest/runner.sh" ]; then
+		echo "initramfs: no kselftest framework in $F (run scripts/ksrc.sh)" >&2; exit 1
+	fi
 	mkdir -p "$K/kselftest" "$K/vdi"
 	cp "$F/run_kselftest.sh" "$K/"
 	cp "$F/kselftest/runner.sh" "$F/kselftest/prefix.pl" "$F/kselftest/module.sh" "$K/kselftest/"

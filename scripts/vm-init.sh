@@ -164,9 +164,10 @@ done
 # reads both levels.
 if [ -x /kselftest/run_kselftest.sh ]; then
 	if [ $LOADED != 1 ]; then
-		for t in $(cut -d: -f2 /kselftest/kselftest-list.txt); do
+		cut -d: -f2 /kselftest/kselftest-list.txt > /tmp/kselftests
+		while read -r t; do
 			fail "selftest.$t # not run: module not loaded"
-		done
+		done < /tmp/kselftests
 	else
 		chmod 0666 /dev/vdi	# as for /tests above
 		echo "# ==== kselftest: begin"
