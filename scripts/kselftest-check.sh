@@ -10,9 +10,11 @@
 #   kselftest.build    "make -C tools/testing/selftests TARGETS=vdi" builds
 #                      every selftests/vdi_*_test.c
 #   kselftest.install  "... TARGETS=vdi install" (kselftest_install) gives
-#                      run_kselftest.sh, kselftest/runner.sh, vdi/ with the
-#                      programs, config and settings, and "run_kselftest.sh
-#                      --list" names vdi:<program> for each of them
+#                      exactly the files scripts/initramfs.sh puts in the
+#                      VM's /kselftest: run_kselftest.sh, kselftest/
+#                      (runner.sh, prefix.pl, module.sh), kselftest-list.txt,
+#                      vdi/ with the programs, config and settings; and
+#                      "run_kselftest.sh --list" names vdi:<program> for each
 # The tests themselves run in the VMs (make check), never here: they need the
 # module, and vdi_node_test loads it.
 # TAP on stdout and in $B/kselftest.tap; exit status 0 if all passed.  The
@@ -80,18 +82,19 @@ fi
 # ---- install (kselftest_install's default place: kselftest_install/)
 I=$KS/kselftest_install
 if kmake install; then
-	bad=()
-	for f in run_kselftest.sh kselftest/runner.sh vdi/config vdi/settings; do
-		[ -f "$I/$f" ] || bad+=("$f")
-	done
-	for p in "${PROGS[@]}"; do [ -x "$I/vdi/$p" ] || bad+=("vdi/$p"); done
+	files=$( { printf '%s\n' run_kselftest.sh kselftest-list.txt kselftest/runner.sh \
+			kselftest/prefix.pl kselftest/module.sh vdi/config vdi/settings
+		printf 'vdi/%s\n' "${PROGS[@]}"; } | LC_ALL=C sort)
+	got_files=$(cd "$I" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort)
 	want=$(printf 'vdi:%s\n' "${PROGS[@]}")
 	got=$("$I/run_kselftest.sh" --list 2>&1)
-	if [ ${#bad[@]} = 0 ] && [ "$got" = "$want" ]; then
-		ok "kselftest.install # TARGETS=vdi install: run_kselftest.sh --list names the ${#PROGS[@]} programs"
+	if [ "$got_files" = "$files" ] && [ "$got" = "$want" ]; then
+		ok "kselftest.install # TARGETS=vdi install: the VM's layout; run_kselftest.sh --list names the ${#PROGS[@]} programs"
 	else
-		nok "kselftest.install # ${bad[*]:+missing: ${bad[*]}}${bad[*]:+; }run_kselftest.sh --list:"
-		printf '%s\n' "$got" | diag
+		nok "kselftest.install # not the layout the VM gets, or not every program listed"
+		# "<" a file the VM gets that the install lacks, ">" the other way
+		diff <(echo "$files") <(echo "$got_files") | sed -n 's/^[<>]/files: &/p' | diag
+		printf 'run_kselftest.sh --list: %s\n' "$got" | diag
 	fi
 else
 	nok "kselftest.install # make -C tools/testing/selftests TARGETS=vdi install failed"
