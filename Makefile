@@ -5,15 +5,18 @@
 # Nothing here loads a module into the host's kernel.
 #
 #   make check       everything, as CI runs it (.ci/run): deps, lint, modules,
-#                    selftests, initramfs, boot both kernels, summary; the last
-#                    line of output is "N passed, N failed"
+#                    selftests, selftests/ built as a kselftest target in the
+#                    linux-source-6.1 tree, initramfs, boot both kernels,
+#                    summary; the last line of output is "N passed, N failed"
 #   make deps        install the tool packages, fetch both kernels' images and
 #                    build trees into build/kernels (scripts/deps.sh,
 #                    scripts/kernels.sh); no kernel is installed into the host
 #   make kernels     only fetch missing kernels (build/kernels/vmlinuz-<kver>)
 #   make modules     build/mod-<kver>/vdi.ko for every kernel (W=1)
 #   make lint        checkpatch + fresh W=1/sparse builds; fails on any warning
-#   make selftests   build/selftests/<name>, one static program per selftests/*.c(c)
+#   make selftests   every test program: build/selftests/vdi_*_test, the kernel
+#                    ABI tests (selftests/Makefile: the kselftest target "vdi"),
+#                    and the project's (libvdi-*, tools-*, ...: mk/*.mk)
 #   make initramfs   build/initramfs-<kver>.cpio.gz
 #   make vms         boot every kernel (make -j2 vms: side by side), logs build/vm-<kver>.log
 #   make boot-<kver> boot one kernel;  make summary: judge the logs present
@@ -23,9 +26,12 @@
 #   make clean       remove build/ (the kernel images are fetched again)
 #
 # Knobs: KVERS (kernels, default from scripts/kvers.sh), TEST_TIMEOUT (s per
-# test program, 120), VM_TIMEOUT (s per VM, 900), VM_JOBS (VMs at once in
-# make check, 2), VM_MEM, VM_SMP, VM_CPU, VM_APPEND (see scripts/boot.sh),
-# CHECKPATCH_IGNORE, CHECKPATCH_FILE_IGNORE, SELFTEST_* (selftest build).
+# project test program, 120; the kernel tests' is selftests/settings),
+# KSFT_TIMEOUT (s per kernel test program instead of selftests/settings'),
+# VM_TIMEOUT (s per VM, 900), VM_JOBS (VMs at once in make check, 2), VM_MEM,
+# VM_SMP, VM_CPU, VM_APPEND (see scripts/boot.sh), CHECKPATCH_IGNORE,
+# CHECKPATCH_FILE_IGNORE, USERCFLAGS / USERLDFLAGS (more flags for the
+# kernel tests, as lib.mk takes them).
 
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 B    := $(ROOT)/build
@@ -72,25 +78,27 @@ VM_TIMEOUT   ?= 900
 # make check boots the kernels side by side: ~25% faster on 2 cores, but each
 # VM runs slower; VM_JOBS=1 if timing-sensitive tests get flaky
 VM_JOBS      ?= 2
-export TEST_TIMEOUT VM_TIMEOUT
+export TEST_TIMEOUT VM_TIMEOUT KSFT_TIMEOUT
 
 # ---------------------------------------------------------------- selftests
-# Every selftests/*.c (gcc) or selftests/*.cc (g++) is one static program.
-KSFT_DIR := $(B)/ksrc/tools/testing/selftests
-SELFTEST_CC       ?= gcc
-SELFTEST_CXX      ?= g++
-# -isystem: the 6.1 harness itself trips -Wextra (unused "variant" parameter)
-SELFTEST_CPPFLAGS ?= -isystem $(KSFT_DIR) -I$(ROOT)/include/uapi -I$(ROOT)/include
-SELFTEST_CFLAGS   ?= -static -O2 -g -Wall -Wextra -pthread
-SELFTEST_CXXFLAGS ?= $(SELFTEST_CFLAGS)
-# The ABI tests (selftests/*.c) talk to /dev/vdi directly and link nothing
-# of ours; libvdi's own tests are below (LIBTEST_*).
-LIBVDI        := $(B)/libvdi.a
-SELFTEST_LIBS ?=
-SELFTEST_LDLIBS ?=
+# The kernel ABI tests, selftests/vdi_*_test.c, talk to /dev/vdi directly and
+# link nothing of ours.  They are the kselftest target "vdi": selftests/
+# Makefile (TEST_GEN_PROGS, "include ../lib.mk") builds them with the
+# framework of Debian's linux-source-6.1, extracted into build/ksrc
+# (scripts/ksrc.sh).  lib.mk is not in the repository: make finds "../lib.mk"
+# through -I, as <ksrc>/tools/testing/selftests/kselftest/../lib.mk.  One
+# sub-make per program, and lib.mk decides what to rebuild (hence FORCE; -q
+# first, so that an up-to-date program says nothing): a program that does
+# not compile fails alone under make -k.  In the VMs they run through the
+# kselftest runner (scripts/initramfs.sh, scripts/vm-init.sh).
+KSFT_DIR  := $(B)/ksrc/tools/testing/selftests
+export KSFT_DIR
+KSFT_MAKE  = $(MAKE) --no-print-directory -C $(ROOT)/selftests \
+	-I $(KSFT_DIR)/kselftest OUTPUT=$(B)/selftests
+LIBVDI    := $(B)/libvdi.a
 
-SELFTEST_SRCS := $(wildcard $(ROOT)/selftests/*.c $(ROOT)/selftests/*.cc)
-SELFTEST_BINS := $(sort $(foreach f,$(SELFTEST_SRCS),$(B)/selftests/$(basename $(notdir $(f)))))
+SELFTEST_SRCS := $(wildcard $(ROOT)/selftests/vdi_*_test.c)
+SELFTEST_BINS := $(sort $(patsubst $(ROOT)/selftests/%.c,$(B)/selftests/%,$(SELFTEST_SRCS)))
 
 # ---------------------------------------------------------------- libvdi
 # libvdi.so.1 (only the API exported: userlib/libvdi.map), libvdi.a, and
@@ -127,7 +135,8 @@ deps:
 	$(S)/deps.sh
 
 ksrc: $(B)/ksrc/.stamp
-$(B)/ksrc/.stamp:
+# again when ksrc.sh changes: it extracts again if its list of files changed
+$(B)/ksrc/.stamp: $(S)/ksrc.sh
 	$(S)/ksrc.sh
 
 # CI entry point.  deps.sh first, then everything else in sub-makes (which
@@ -152,6 +161,7 @@ check:
 	@$(S)/dkms-check.sh $(KVERS_SH) || true
 	@$(MAKE) --no-print-directory -k -j2 selftests || true
 	@$(MAKE) --no-print-directory -k install-check man-check sdk-check || true
+	@$(MAKE) --no-print-directory kselftest-check || true
 	@$(MAKE) --no-print-directory vm-run-check || true
 	@n=0; for b in $(ALL_TEST_BINS); do n=$$((n + 1)); \
 		if [ -x $$b ]; then echo "ok $$n build.selftest.$${b##*/}"; \
@@ -165,7 +175,8 @@ check:
 check-prepare: ksrc
 	$(need-kvers)
 	@rm -f $(B)/lint.tap $(B)/build.tap $(B)/dkms.tap $(B)/install.tap \
-		$(B)/man.tap $(B)/sdk.tap $(B)/vm-run.tap $(B)/host.tap \
+		$(B)/man.tap $(B)/sdk.tap $(B)/kselftest.tap $(B)/vm-run.tap \
+		$(B)/host.tap \
 		$(B)/vm-*.log $(B)/vm-*.log.status
 
 # ---------------------------------------------------------------- module
@@ -223,18 +234,13 @@ $(B)/selftests/libvdi-%: $(ROOT)/selftests/libvdi/%.cc $(LIBVDI_SO) $(B)/ksrc/.s
 	$(CXX) -std=c++11 $(LIBTEST_FLAGS) -I$(ROOT)/include/sqlvdi -MMD -MP \
 		-MF $@.d -o $@ $< $(LIBTEST_LIBS)
 
-# (rm first: a failed compile must not leave the previous program behind)
-$(B)/selftests/%: $(ROOT)/selftests/%.c $(B)/ksrc/.stamp $(SELFTEST_LIBS)
-	@mkdir -p $(@D); rm -f $@
-	$(SELFTEST_CC) $(SELFTEST_CPPFLAGS) $(SELFTEST_CFLAGS) -MMD -MP -MF $@.d \
-		-o $@ $< $(SELFTEST_LIBS) $(SELFTEST_LDLIBS)
+# The kernel tests (KSFT_MAKE above).  rm first: a failed compile must not
+# leave the previous program behind.
+$(SELFTEST_BINS): $(B)/ksrc/.stamp FORCE
+	@mkdir -p $(@D)
+	+@$(KSFT_MAKE) -q $@ 2>/dev/null || { rm -f $@; $(KSFT_MAKE) $@; }
 
-$(B)/selftests/%: $(ROOT)/selftests/%.cc $(B)/ksrc/.stamp $(SELFTEST_LIBS)
-	@mkdir -p $(@D); rm -f $@
-	$(SELFTEST_CXX) $(SELFTEST_CPPFLAGS) $(SELFTEST_CXXFLAGS) -MMD -MP -MF $@.d \
-		-o $@ $< $(SELFTEST_LIBS) $(SELFTEST_LDLIBS)
-
--include $(wildcard $(B)/selftests/*.d)
+-include $(wildcard $(B)/selftests/libvdi-*.d)
 
 # ---------------------------------------------------------------- VMs
 # Rebuilt every time (about a second): it also carries TEST_TIMEOUT.

@@ -5,7 +5,9 @@
 #   1. the debug kernel (debug/build-kernel.sh; cached in $B/debug-kernel)
 #   2. vdi.ko built against it, W=1 (scripts/kbuild.sh, KHDR=that tree)
 #   3. an initramfs with every TEST program that exists (scripts/initramfs.sh:
-#      the static ABI tests, libvdi's dynamic tests with their libraries,
+#      the static ABI tests, run by the kselftest runner with the limit of
+#      DEBUG_TEST_TIMEOUT instead of selftests/settings', libvdi's dynamic
+#      tests with their libraries,
 #      libvdi's threaded tests built with ThreadSanitizer, tsan-*: a TSan
 #      report makes the program exit 66, so the test fails)
 #   4. boot it under qemu TCG (scripts/boot.sh) with the long versions of the
@@ -94,7 +96,8 @@ for t in "$@"; do
 		result not-ok "debug.selftest.${t##*/}" "not built (see make check's build results)"
 	fi
 done
-if ! TEST_TIMEOUT=${DEBUG_TEST_TIMEOUT:-600} "$S/initramfs.sh" "$KVER" "$MOD/vdi.ko" \
+if ! TEST_TIMEOUT=${DEBUG_TEST_TIMEOUT:-600} KSFT_TIMEOUT=${DEBUG_TEST_TIMEOUT:-600} \
+	"$S/initramfs.sh" "$KVER" "$MOD/vdi.ko" \
 	"$D/initramfs.cpio.gz" "${TESTS[@]}" > "$D/initramfs.log" 2>&1; then
 	result not-ok debug.initramfs "scripts/initramfs.sh failed"
 	diag < "$D/initramfs.log"

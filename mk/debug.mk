@@ -47,7 +47,7 @@ debug-shell: debug-kernel
 	@$(MAKE) --no-print-directory ksrc lib selftests
 	@KVER=$$(cat $(DEBUG_KDIR)/release) && \
 	KHDR=$(DEBUG_KDIR)/linux-source-6.1 $(S)/kbuild.sh $$KVER $(B)/debug/mod W=1 && \
-	TEST_TIMEOUT=600 $(S)/initramfs.sh $$KVER $(B)/debug/mod/vdi.ko \
+	TEST_TIMEOUT=600 KSFT_TIMEOUT=600 $(S)/initramfs.sh $$KVER $(B)/debug/mod/vdi.ko \
 		$(B)/debug/initramfs.cpio.gz $(filter-out $(TSAN_BINS),$(ALL_TEST_BINS)) && \
 	VM_SHELL=1 VM_SMP=2 VM_APPEND="kasan_multi_shot log_buf_len=16M $(DEBUG_APPEND)" \
 		$(S)/boot.sh $$KVER $(DEBUG_KDIR)/bzImage $(B)/debug/initramfs.cpio.gz /dev/null

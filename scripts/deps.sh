@@ -21,7 +21,8 @@ PKGS=(qemu-system-x86 busybox-static cpio gzip xz-utils zstd kmod sparse
       gcc g++ make libc6-dev libkmod-dev pkg-config bc flex bison
       libelf-dev libssl-dev linux-source-6.1
       gcc-12 pahole	# what the kernels' build trees run: their CC, BTF
-      perl)	# perl: checkpatch.pl needs more than perl-base
+      perl	# checkpatch.pl needs more than perl-base
+      rsync)	# kselftest's lib.mk installs with it (make kselftest-check)
 
 say() { echo "deps: $*"; }
 die() { echo "deps: ERROR: $*" >&2; exit 1; }

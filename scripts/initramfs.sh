@@ -4,8 +4,12 @@
 #   /bin/busybox (static; /init installs the applet links), /init
 #   (scripts/vm-init.sh), /dev/console, /etc/{passwd,group,rig.conf},
 #   /vdi.ko, /lib/modules/KVER/extra/vdi.ko + modules.dep(.bin) (for
-#   modprobe / libkmod), and every TEST program in /tests.
-# Env: B  TEST_TIMEOUT (s per test program, 120)
+#   modprobe / libkmod), every TEST program of the project in /tests, and the
+#   kernel tests (vdi_*_test) in /kselftest, run by the kselftest runner (below).
+# Env: B  TEST_TIMEOUT (s per project test program, 120)
+#      KSFT_DIR (the kselftest framework: <linux-source-6.1>/tools/testing/
+#        selftests, default $B/ksrc/...)  KSFT_TIMEOUT (s per kernel test
+#        program, instead of the timeout of selftests/settings)
 #      EXTRA_BINS (programs copied to /bin, not run: demo/bench tools)
 #      EXTRA_FILES (files or directories copied into /files by basename:
 #        make vm-run's FILES)  VM_RUN_CMD (its text is /etc/vm-run.cmd: the
@@ -54,7 +58,52 @@ echo "extra/vdi.ko" > "$S/lib/modules/$KVER/modules.order"
 touch "$S/lib/modules/$KVER/modules.builtin" "$S/lib/modules/$KVER/modules.builtin.modinfo"
 depmod -b "$S" "$KVER"
 
-for t in "$@"; do cp "$t" "$S/tests/"; done
+# The kernel ABI tests (vdi_*_test: selftests/Makefile's TEST_GEN_PROGS, the
+# kselftest target "vdi") go into /kselftest as kselftest_install ("make -C
+# tools/testing/selftests TARGETS=vdi install") lays them out:
+# run_kselftest.sh and kselftest/ (runner.sh...) of the framework,
+# kselftest-list.txt ("vdi:<program>" for each one given here), vdi/ with the
+# programs and selftests/config and settings.  The others go into /tests.
+KSFT_PROGS=()
+for t in "$@"; do
+	case ${t##*/} in
+	vdi_*_test) KSFT_PROGS+=("$t") ;;
+	*) cp "$t" "$S/tests/" ;;
+	esac
+done
+KSFT_TIMEOUT_BIN=
+if [ ${#KSFT_PROGS[@]} -gt 0 ]; then
+	F=${KSFT_DIR:-$B/ksrc/tools/testing/selftests}
+	K=$S/kselftest
+	if [ ! -f "$F/run_kselftest.sh" ] || [ ! -f "$F/kselftest/runner.sh" ]; then
+		echo "initramfs: no kselftest framework in $F (run scripts/ksrc.sh)" >&2; exit 1
+	fi
+	mkdir -p "$K/kselftest" "$K/vdi"
+	cp "$F/run_kselftest.sh" "$K/"
+	cp "$F/kselftest/runner.sh" "$F/kselftest/prefix.pl" "$F/kselftest/module.sh" "$K/kselftest/"
+	cp "$ROOT/selftests/config" "$ROOT/selftests/settings" "$K/vdi/"
+	if [ -n "${KSFT_TIMEOUT:-}" ]; then
+		[[ $KSFT_TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
+			{ echo "initramfs: KSFT_TIMEOUT=$KSFT_TIMEOUT: not a number of seconds" >&2; exit 1; }
+		grep -q '^timeout=' "$K/vdi/settings" ||
+			{ echo "initramfs: selftests/settings has no timeout= line" >&2; exit 1; }
+		sed -i "s/^timeout=.*/timeout=$KSFT_TIMEOUT/" "$K/vdi/settings"
+	fi
+	for t in "${KSFT_PROGS[@]}"; do
+		cp "$t" "$K/vdi/"
+		echo "vdi:${t##*/}"
+	done > "$K/kselftest-list.txt"
+	# The runner limits each program with "/usr/bin/timeout --foreground",
+	# which busybox's timeout lacks (without it, it would run them with no
+	# limit): the host's, from coreutils, with its libraries.  It needs
+	# nothing else busybox lacks: without /usr/bin/perl it prefixes the
+	# programs' output with sed.
+	KSFT_TIMEOUT_BIN=/usr/bin/timeout
+	"$KSFT_TIMEOUT_BIN" --foreground 5 true ||
+		{ echo "initramfs: $KSFT_TIMEOUT_BIN has no --foreground (coreutils' timeout is needed)" >&2; exit 1; }
+	mkdir -p "$S/usr/bin"
+	cp "$KSFT_TIMEOUT_BIN" "$S/usr/bin/timeout"
+fi
 for x in ${EXTRA_BINS:-}; do cp "$x" "$S/bin/"; done
 mkdir -p "$S/files"
 for x in ${EXTRA_FILES:-}; do cp -R -L "$x" "$S/files/"; done
@@ -76,10 +125,10 @@ copy_libs() {
 		cp -L "$lib" "$S$dest"
 	done
 }
-for f in "$@" ${EXTRA_BINS:-} ${EXTRA_FILES:-}; do
+for f in "$@" ${EXTRA_BINS:-} ${EXTRA_FILES:-} $KSFT_TIMEOUT_BIN; do
 	if [ -f "$f" ] && ldd "$f" >/dev/null 2>&1; then copy_libs "$f"; fi
 done
 
 (cd "$S" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-echo "initramfs: $OUT ($(du -k "$OUT" | cut -f1) KiB, $# test programs)"
+echo "initramfs: $OUT ($(du -k "$OUT" | cut -f1) KiB, $(($# - ${#KSFT_PROGS[@]})) test programs, ${#KSFT_PROGS[@]} kernel tests)"

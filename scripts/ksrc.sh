@@ -4,7 +4,13 @@
 # linux-source-6.1 package into $B/ksrc (once; they are never copied into the
 # repository):
 #   tools/testing/selftests/kselftest_harness.h, kselftest.h   (selftests)
+#   tools/testing/selftests/Makefile, lib.mk, run_kselftest.sh, kselftest/
+#     and scripts/subarch.include: the kselftest framework, which builds
+#     selftests/ as the target "vdi" (selftests/Makefile includes ../lib.mk)
+#     and runs it in the VM (run_kselftest.sh, kselftest/runner.sh)
 #   scripts/checkpatch.pl, spelling.txt, const_structs.checkpatch (lint)
+# The stamp holds the list: when the list changes, the files are extracted
+# again.
 # Env: B (build dir, default <repo>/build)  KSRC_TARBALL
 set -euo pipefail
 
@@ -14,11 +20,21 @@ OUT=$B/ksrc
 TARBALL=${KSRC_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 FILES=(tools/testing/selftests/kselftest_harness.h
        tools/testing/selftests/kselftest.h
+       tools/testing/selftests/Makefile
+       tools/testing/selftests/lib.mk
+       tools/testing/selftests/run_kselftest.sh
+       tools/testing/selftests/kselftest/runner.sh
+       tools/testing/selftests/kselftest/prefix.pl
+       tools/testing/selftests/kselftest/module.sh
+       scripts/subarch.include
        scripts/checkpatch.pl
        scripts/spelling.txt
        scripts/const_structs.checkpatch)
 
-[ -f "$OUT/.stamp" ] && exit 0
+if [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "${FILES[*]}" ]; then
+	touch "$OUT/.stamp"	# newer than this script: make asks no more
+	exit 0
+fi
 [ -f "$TARBALL" ] || { echo "ksrc: $TARBALL missing (run scripts/deps.sh)" >&2; exit 1; }
 
 echo "ksrc: extracting ${#FILES[@]} files from $TARBALL"
@@ -32,4 +48,4 @@ for f in "${FILES[@]}"; do
 done
 chmod +x "$OUT.tmp/scripts/checkpatch.pl"
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
-touch "$OUT/.stamp"
+echo "${FILES[*]}" > "$OUT/.stamp"

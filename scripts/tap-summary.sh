@@ -2,18 +2,26 @@
 # SPDX-License-Identifier: GPL-2.0
 # tap-summary.sh KVER... - print the results of "make check" and judge them.
 #
-# Reads $B/{lint,build,dkms,install,man,sdk,vm-run,host}.tap (those present) and, per
+# Reads $B/{lint,build,dkms,install,man,sdk,kselftest,vm-run,host}.tap (those present) and, per
 # kernel, the VM's serial log $B/vm-KVER.log (+ .status from scripts/boot.sh).  Prints each
 # section's TAP under a "# lint" / "# build" / "# kernel KVER" header, then
 # EXACTLY one last line
 #   N passed, N failed
 # over everything.  Counted: top-level TAP result lines ("ok N ..." /
-# "not ok N ..." at column 0) of the lint, of each test program, and of the
-# VM's /init ("rig.*").  "ok N # SKIP" counts as passed (and is reported as
-# skipped).  Added as failures here:
-#   - a test program that exited non-zero (not 4 = all skipped, not a signal:
-#     /init reports those) without printing any "not ok";
-#   - a test program whose plan "1..N" promised more results than it printed;
+# "not ok N ..." at column 0) of the lint, of each test program of /tests,
+# and of the VM's /init ("rig.*"); and, between /init's "# ==== kselftest"
+# markers, the results of each kernel test program run by the kselftest
+# runner, which nests them as "# ok N ..." lines under its own "ok N
+# selftests: vdi: <program>".  That line of the runner counts only when it
+# says more than the program's results: a failure they do not explain (a
+# timeout, a signal, an exit status other than the harness's 1 for "a test
+# failed"), or a program that reported no result.  "ok N # SKIP" counts as
+# passed (and is reported as skipped).  Added as failures here:
+#   - a program of /tests that exited non-zero (not 4 = all skipped, not a
+#     signal: /init reports those) without printing any "not ok";
+#   - a test program whose plan "1..N" promised more results than it printed
+#     (unless it was killed: that is its failure);
+#   - a runner whose plan promised more programs than it reported;
 #   - a VM that did not reach the end of /init (panic, hang, timeout), or
 #     produced no result at all.
 # Exit status: 0 only if nothing failed and every kernel produced results.
@@ -34,10 +42,35 @@ summarize() {
 		if (cur != "") cr++
 	}
 	function synth(msg) { print "not ok - " msg; f++ }
-	BEGIN { p = f = s = 0; started = !vm; done = 0; cur = ""; any = 0 }
+	BEGIN { p = f = s = 0; started = !vm; done = 0; cur = ""; any = 0; ksft = 0 }
 	vm && /# vdi-rig: start/ { started = 1; sub(/^.*# vdi-rig: start/, "# vdi-rig: start") }
 	!started { next }
 	{ print }
+	# ---- the kernel tests, through the kselftest runner
+	/^# ==== kselftest: begin$/ { ksft = 1; kplan = -1; kdone = 0; next }
+	/^# ==== kselftest: end rc=/ {
+		if (kplan > kdone)
+			synth("rig.kselftest # the runner planned " kplan " programs, reported " kdone)
+		ksft = 0; cur = ""; next
+	}
+	ksft && cur == "" && /^1\.\.[0-9]+$/ { kplan = substr($1, 4) + 0; next }
+	ksft && /^# selftests: [^ ]+: [^ ]+$/ { cur = $4; plan = -1; cr = 0; cf = 0; next }
+	ksft && cur != "" && /^# 1\.\.[0-9]+/ { plan = substr($2, 4) + 0; next }
+	ksft && cur != "" && /^# (not )?ok [0-9]+( |$)/ { result(substr($0, 3)); any = 1; next }
+	ksft && /^(not )?ok [0-9]+ selftests: / {
+		kdone++; any = 1
+		killed = $0 ~ /# TIMEOUT|# exit=(1(29|[3-9][0-9])|2[0-9][0-9])$/
+		if ($1 == "not") {
+			if (cf == 0 || $0 !~ /# exit=1$/) f++
+		} else if (cr == 0) {
+			p++; if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) s++
+		}
+		if (!killed && plan > cr)
+			synth("selftests: vdi: " cur " # planned " plan " tests, reported " cr)
+		cur = ""; next
+	}
+	ksft { next }
+	# ---- the programs of /tests, between the markers of /init
 	/^# ==== selftest .*: begin$/ {
 		cur = $4; sub(/:$/, "", cur); plan = -1; cr = 0; cf = 0; next
 	}
@@ -66,7 +99,7 @@ summarize() {
 	read -r _ P F S INCOMPLETE < <(printf '%s\n' "$out" | grep '^@@rig-summary@@ ' | tail -n1)
 }
 
-for sec in lint build dkms install man sdk vm-run host; do
+for sec in lint build dkms install man sdk kselftest vm-run host; do
 	[ -f "$B/$sec.tap" ] || continue
 	echo "# $sec"
 	summarize "$B/$sec.tap" "$sec" 0

@@ -3,14 +3,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # /init of the test VM (static busybox; see scripts/initramfs.sh).
 #
-# Loads /vdi.ko, runs every program in /tests directly (the kselftest
-# runner.sh needs "timeout --foreground", which busybox lacks), each under
-# "timeout -s KILL", between marker lines; then unloads the module, checks
-# the kernel log and taint, and powers off.  Everything goes to the console
-# (ttyS0) as TAP; the host parses it with scripts/tap-summary.sh.
+# Loads /vdi.ko, runs every program of the project in /tests, each under
+# "timeout -s KILL", between marker lines; then the kernel tests through the
+# kselftest runner (/kselftest/run_kselftest.sh: initramfs.sh lays it out as
+# kselftest_install does, coreutils' timeout included); then unloads the
+# module, checks the kernel log and taint, and powers off.  Everything goes
+# to the console (ttyS0) as TAP; the host parses it with
+# scripts/tap-summary.sh.
 #
-# The rig's own results are "ok N rig.<what>" lines.  A test program that is
-# killed (timeout) or dies on a signal gets a "not ok N rig.selftest.<name>".
+# The rig's own results are "ok N rig.<what>" lines.  A program of /tests
+# that is killed (timeout) or dies on a signal gets a "not ok N
+# rig.selftest.<name>"; the runner reports its own ("not ok N selftests:
+# vdi: <name> # TIMEOUT ..." or "# exit=<status>").
 #
 # Config: /etc/rig.conf (RIG_KVER, RIG_TEST_TIMEOUT).  Kernel command line
 # words "NAME=value" arrive here as environment: RIG_MODE=shell gives an
@@ -22,6 +26,12 @@ export PATH=/bin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# the links udev makes elsewhere: the kselftest runner writes the programs'
+# output to /dev/stdout (a plain file in devtmpfs without them)
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 # stdio even if the kernel found no /dev/console in the image
 exec </dev/console >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm
@@ -70,7 +80,7 @@ else
 fi
 
 if [ "$RIG_MODE" = shell ]; then
-	echo "# vdi-rig: shell; tests are in /tests, module is /vdi.ko; exit to power off"
+	echo "# vdi-rig: shell; tests are in /tests and /kselftest (run_kselftest.sh), module is /vdi.ko; exit to power off"
 	setsid cttyhack sh -l
 	off
 fi
@@ -147,6 +157,27 @@ for t in /tests/*; do
 		fail "selftest.$name # killed by signal $((rc - 128))"
 	fi
 done
+
+# ------------------------------------------------------------ kernel tests
+# The runner's TAP ("ok N selftests: vdi: <program>") with each program's
+# own KTAP nested in it as "# " lines, between marker lines; tap-summary.sh
+# reads both levels.
+if [ -x /kselftest/run_kselftest.sh ]; then
+	if [ $LOADED != 1 ]; then
+		cut -d: -f2 /kselftest/kselftest-list.txt > /tmp/kselftests
+		while read -r t; do
+			fail "selftest.$t # not run: module not loaded"
+		done < /tmp/kselftests
+	else
+		chmod 0666 /dev/vdi	# as for /tests above
+		echo "# ==== kselftest: begin"
+		t0=$(uptime_s)
+		/kselftest/run_kselftest.sh
+		rc=$?
+		dt=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
+		echo "# ==== kselftest: end rc=$rc time=${dt}s"
+	fi
+fi
 
 # ------------------------------------------------------------ unload + kernel health
 if [ $LOADED = 1 ]; then
