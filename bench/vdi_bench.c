@@ -6,59 +6,55 @@
  * printed as one line "bench {json}" with the median, min, max and each run;
  * scripts/bench.sh turns them into build/bench.json, ratios and a picture.
  *
+ *   spin_rt_us         a shared word polled in turn by two processes, per
+ *                      round trip: the floor of a spinning transport
+ *   futex_rt_us        FUTEX_WAIT/FUTEX_WAKE between two processes: the
+ *                      floor of a sleeping one
  *   eventfd_rt_us      eventfd ping-pong between two processes, per round trip
  *   sem_rt_us          POSIX semaphores in shared memory (SQL Server on Linux's
  *                      own VDI transport), per round trip
  *   vdi_rt_us          SendCommand -> GetCommand -> CompleteCommand -> routine,
  *                      depth 1, per round trip
+ *   vdi_rt_nospin_us   the same with VDI_SPIN_US=0 (a vdi-bench of its own:
+ *                      the library reads the variable once per process)
+ *   <rt>_cpu_us        CPU time of both processes, every thread, per round
+ *                      trip, for each round trip above (getrusage)
  *   vdi_batch_cps      commands per second at depth 64, batched send, fetch and
  *                      completion
  *   vdi_stream_<T>_<D>dev_MBps   VDI_BENCH_MIB (1024) MiB of VDC_Write in T-byte
  *                      transfers at depth 8 over D devices, one client thread
  *                      per device checksumming every byte (transfers under
  *                      1 MiB move 128 MiB: the figure is a rate)
+ *   <vdi>_syscalls_per_cmd_server, _client  system calls per command on each
+ *                      side, counted by the kernel (syscount.c) in runs of
+ *                      their own, for the round trips, the batch and the
+ *                      1 MiB streams on 1 and 4 devices; with their
+ *                      <vdi>_cpu_us
  *   pipe_stream_<T>_MBps the same bytes through a pipe to a reader doing the
  *                      same checksum
  *   memcpy_<T>_MBps    memcpy bandwidth at the transfer size
  *   cpu_checksum_<N>_MBps  the checksum alone on 1 and 2 threads: the VM's
  *                      own parallel ceiling, context for scale_4_vs_1
+ *
+ * The baselines are in baselines.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "libvdi.h"
 
-#define KIB		1024U
-#define MIB		(1024U * 1024U)
 #define STREAM_DEPTH	8
 #define BATCH_DEPTH	64
 #define MAX_DEVICES	4
 
-static int runs = 5;
-static uint64_t stream_bytes = 1024ULL * MIB;	/* 1 MiB transfers */
-static uint64_t small_bytes = 128ULL * MIB;	/* smaller ones: a rate */
-static long rt_count = 5000;
 static long batch_count = 100000;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int code)
 {
@@ -66,225 +62,6 @@ static void die(const char *what, int code)
 		vdi_code_name(code) ? vdi_code_name(code) : strerror(errno),
 		vdi_last_error());
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static void report(const char *name, const char *unit, const double *v)
-{
-	double s[64];
-	int i;
-
-	memcpy(s, v, runs * sizeof(*v));
-	qsort(s, runs, sizeof(*s), cmp_double);
-	printf("bench {\"name\":\"%s\",\"unit\":\"%s\",\"median\":%.6g,"
-	       "\"min\":%.6g,\"max\":%.6g,\"runs\":[", name, unit,
-	       runs % 2 ? s[runs / 2] : (s[runs / 2 - 1] + s[runs / 2]) / 2,
-	       s[0], s[runs - 1]);
-	for (i = 0; i < runs; i++)
-		printf("%s%.6g", i ? "," : "", v[i]);
-	printf("]}\n");
-	fflush(stdout);
-}
-
-/* What both stream readers do with every byte: the same cheap checksum. */
-static uint64_t checksum(const void *p, size_t len)
-{
-	const uint64_t *w = p;
-	uint64_t a = 0, b = 0, c = 0, d = 0;
-	size_t i, n = len / 8;
-
-	for (i = 0; i + 4 <= n; i += 4) {
-		a += w[i];
-		b ^= w[i + 1];
-		c += w[i + 2];
-		d ^= w[i + 3];
-	}
-	for (; i < n; i++)
-		a += w[i];
-	return a ^ b ^ c ^ d;
-}
-
-static volatile uint64_t sink;
-
-static void reap(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
-		fprintf(stderr, "vdi-bench: child failed\n");
-		exit(1);
-	}
-}
-
-/* ---------------------------------------------------------------- baselines */
-
-static double eventfd_rt(void)
-{
-	int a = eventfd(0, 0), b = eventfd(0, 0);
-	uint64_t v = 1;
-	double t0, t1;
-	pid_t pid;
-	long i;
-
-	pid = fork();
-	if (!pid) {
-		for (i = 0; i < rt_count; i++)
-			if (read(a, &v, 8) != 8 || write(b, &v, 8) != 8)
-				_exit(1);
-		_exit(0);
-	}
-	t0 = now_s();
-	for (i = 0; i < rt_count; i++)
-		if (write(a, &v, 8) != 8 || read(b, &v, 8) != 8)
-			exit(1);
-	t1 = now_s();
-	reap(pid);
-	close(a);
-	close(b);
-	return (t1 - t0) / rt_count * 1e6;
-}
-
-static double sem_rt(void)
-{
-	sem_t *s = mmap(NULL, 2 * sizeof(sem_t), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	double t0, t1;
-	pid_t pid;
-	long i;
-
-	sem_init(&s[0], 1, 0);
-	sem_init(&s[1], 1, 0);
-	pid = fork();
-	if (!pid) {
-		for (i = 0; i < rt_count; i++) {
-			sem_wait(&s[0]);
-			sem_post(&s[1]);
-		}
-		_exit(0);
-	}
-	t0 = now_s();
-	for (i = 0; i < rt_count; i++) {
-		sem_post(&s[0]);
-		sem_wait(&s[1]);
-	}
-	t1 = now_s();
-	reap(pid);
-	munmap(s, 2 * sizeof(sem_t));
-	return (t1 - t0) / rt_count * 1e6;
-}
-
-static uint64_t bytes_for(uint32_t transfer)
-{
-	return transfer < MIB ? small_bytes : stream_bytes;
-}
-
-static double pipe_stream(uint32_t transfer)
-{
-	uint8_t *buf = malloc(transfer);
-	uint64_t chunks = bytes_for(transfer) / transfer, i;
-	double t0, t1;
-	size_t got;
-	ssize_t r;
-	int p[2];
-	pid_t pid;
-
-	if (!buf || pipe(p))
-		exit(1);
-	fcntl(p[1], F_SETPIPE_SZ, transfer > MIB ? MIB : transfer);
-	memset(buf, 0x5a, transfer);
-	pid = fork();
-	if (!pid) {
-		close(p[1]);
-		for (i = 0; i < chunks; i++) {
-			for (got = 0; got < transfer; got += r) {
-				r = read(p[0], buf + got, transfer - got);
-				if (r <= 0)
-					_exit(1);
-			}
-			sink += checksum(buf, transfer);
-		}
-		_exit(0);
-	}
-	close(p[0]);
-	t0 = now_s();
-	for (i = 0; i < chunks; i++)
-		for (got = 0; got < transfer; got += r) {
-			r = write(p[1], buf + got, transfer - got);
-			if (r <= 0)
-				exit(1);
-		}
-	close(p[1]);
-	reap(pid);
-	t1 = now_s();
-	free(buf);
-	return chunks * (double)transfer / (t1 - t0) / 1e6;
-}
-
-static double memcpy_bw(uint32_t transfer)
-{
-	uint8_t *src = malloc(transfer), *dst = malloc(transfer);
-	uint64_t chunks = bytes_for(transfer) / transfer, i;
-	double t0, t1;
-
-	memset(src, 1, transfer);
-	memset(dst, 2, transfer);
-	t0 = now_s();
-	for (i = 0; i < chunks; i++) {
-		memcpy(dst, src, transfer);
-		__asm__ volatile("" : : "r"(dst) : "memory");
-	}
-	t1 = now_s();
-	free(src);
-	free(dst);
-	return chunks * (double)transfer / (t1 - t0) / 1e6;
-}
-
-/* The machine's own ceiling for scale_4_vs_1: the same checksum work on
- * 1 thread and on 2 (one per vCPU), no VDI at all. */
-struct cpu_arg {
-	uint64_t rounds;
-	uint8_t *buf;
-};
-
-static void *cpu_worker(void *p)
-{
-	struct cpu_arg *a = p;
-	uint64_t i, sum = 0;
-
-	for (i = 0; i < a->rounds; i++)
-		sum += checksum(a->buf, MIB);
-	sink += sum;
-	return NULL;
-}
-
-static double cpu_checksum(unsigned int threads)
-{
-	struct cpu_arg args[2];
-	pthread_t th[2];
-	unsigned int i;
-	double t0, t1;
-
-	for (i = 0; i < threads; i++) {
-		args[i].rounds = stream_bytes / MIB / threads;
-		args[i].buf = malloc(MIB);
-		memset(args[i].buf, 0x5a, MIB);
-	}
-	t0 = now_s();
-	for (i = 0; i < threads; i++)
-		pthread_create(&th[i], NULL, cpu_worker, &args[i]);
-	for (i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
-	t1 = now_s();
-	for (i = 0; i < threads; i++)
-		free(args[i].buf);
-	return stream_bytes / (t1 - t0) / 1e6;
 }
 
 /* ---------------------------------------------------------------- VDI */
@@ -296,6 +73,7 @@ struct job {
 	unsigned int devices;
 	uint32_t transfer;	/* JOB_STREAM */
 	unsigned int depth;	/* commands in flight per device */
+	bool count_calls;	/* count system calls (syscount.c), not time */
 	char name[64];
 };
 
@@ -349,7 +127,12 @@ static void device_name(char *out, size_t len, const char *set, unsigned int i)
 		snprintf(out, len, "%s", set);
 }
 
-static void client_main(const struct job *job, int ready)
+/*
+ * The client process.  @parent gets a byte once the set exists, then the
+ * CPU time of the device threads' whole life (every thread: RUSAGE_SELF,
+ * read once they are joined), the client's half of the run's CPU time.
+ */
+static void client_main(const struct job *job, int parent)
 {
 	struct client_dev cd[MAX_DEVICES];
 	pthread_t th[MAX_DEVICES];
@@ -357,12 +140,13 @@ static void client_main(const struct job *job, int ready)
 	VDConfig cfg = { .deviceCount = job->devices };
 	char name[80];
 	unsigned int i;
+	double cpu0;
 	int ret;
 
 	ret = vdi_client_create(set, job->name, &cfg);
 	if (ret)
 		die("Create", ret);
-	if (write(ready, "r", 1) != 1)
+	if (write(parent, "r", 1) != 1)
 		_exit(1);
 	ret = vdi_client_get_configuration(set, INFINITE, &cfg);
 	if (ret)
@@ -373,10 +157,13 @@ static void client_main(const struct job *job, int ready)
 		ret = vdi_client_open_device(set, name, &cd[i].dev);
 		if (ret)
 			die("OpenDevice", ret);
-		pthread_create(&th[i], NULL, client_device_loop, &cd[i]);
 	}
+	cpu0 = cpu_self_s();
+	for (i = 0; i < job->devices; i++)
+		pthread_create(&th[i], NULL, client_device_loop, &cd[i]);
 	for (i = 0; i < job->devices; i++)
 		pthread_join(th[i], NULL);
+	cpu_send(parent, cpu0);
 	vdi_client_close(set);
 	vdi_client_set_free(set);
 	_exit(0);
@@ -553,20 +340,18 @@ static void server_prime(struct server_run *run, unsigned int first)
 	}
 }
 
-/* One run: returns seconds for `commands` commands over all devices. */
-static double vdi_run(const struct job *job, uint64_t per_device)
+/* Fork the client; returns its pid, with @fd the pipe it reports on. */
+static pid_t client_start(const struct job *job, int *fd)
 {
-	struct server_run run = { .job = job };
-	char ready, name[80];
-	pthread_t agent;
-	double t0, t1;
-	unsigned int d, first;
-	int p[2], ret;
+	char ready;
+	int p[2];
 	pid_t pid;
 
 	if (pipe(p))
-		exit(1);
+		fail("pipe: %s", strerror(errno));
 	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
 	if (!pid) {
 		close(p[0]);
 		client_main(job, p[1]);
@@ -574,26 +359,111 @@ static double vdi_run(const struct job *job, uint64_t per_device)
 	close(p[1]);
 	if (read(p[0], &ready, 1) != 1)
 		die("the client did not start", 0);
-	close(p[0]);
+	*fd = p[0];
+	return pid;
+}
 
-	pthread_mutex_init(&run.lock, NULL);
-	pthread_cond_init(&run.cond, NULL);
-	run.set = server_open(job, job->kind == JOB_STREAM &&
-			      job->transfer > 65536 ? job->transfer : 65536);
+/* Open the set and its devices, start the agent, prepare the first
+ * commands; returns how many each device sends first. */
+static unsigned int server_start(struct server_run *run, pthread_t *agent,
+				 uint64_t per_device)
+{
+	const struct job *job = run->job;
+	unsigned int d;
+	char name[80];
+	int ret;
+
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_cond_init(&run->cond, NULL);
+	run->set = server_open(job, job->kind == JOB_STREAM &&
+			       job->transfer > 65536 ? job->transfer : 65536);
 	for (d = 0; d < job->devices; d++) {
 		device_name(name, sizeof(name), job->name, d);
-		run.dev[d].run = &run;
-		ret = vdi_server_open_device(run.set, name, &run.dev[d].dev);
+		run->dev[d].run = run;
+		ret = vdi_server_open_device(run->set, name, &run->dev[d].dev);
 		if (ret)
 			die("OpenDevice", ret);
 	}
-	pthread_create(&agent, NULL, agent_thread, &run);
+	pthread_create(agent, NULL, agent_thread, run);
 	/* SendCommand needs the agent running: wait until it is. */
-	ret = vdi_server_wait_agent(run.set, 10000);
+	ret = vdi_server_wait_agent(run->set, 10000);
 	if (ret)
 		die("WaitAgent", ret);
+	return server_prepare(run, per_device);
+}
 
-	first = server_prepare(&run, per_device);
+/* What one run measured. */
+struct run_result {
+	double seconds;		/* the timed part */
+	double cpu_s;		/* both processes, every thread (see below) */
+	int64_t calls_server;	/* system calls in the timed part, or -1 */
+	int64_t calls_client;
+};
+
+/* The run's system call counters, one per process (syscount.c). */
+struct run_calls {
+	int server, client;		/* -1: not counted */
+	int64_t server0, client0;	/* read at the start */
+};
+
+/*
+ * Open both counters before the threads they must count exist: the client
+ * is waiting for the configuration, which comes after this (its device
+ * threads start after that), and this process has no agent yet.
+ */
+static void calls_open(struct run_calls *c, pid_t client, bool count)
+{
+	c->server = c->client = -1;
+	if (!count)
+		return;
+	c->client = syscount_open(client);
+	c->server = syscount_open(0);
+}
+
+static void calls_start(struct run_calls *c)
+{
+	c->server0 = syscount_read(c->server);
+	c->client0 = syscount_read(c->client);
+}
+
+static void calls_stop(struct run_calls *c, struct run_result *res)
+{
+	int64_t server = syscount_read(c->server);
+	int64_t client = syscount_read(c->client);
+
+	res->calls_server = server < 0 || c->server0 < 0 ? -1 :
+			    server - c->server0;
+	res->calls_client = client < 0 || c->client0 < 0 ? -1 :
+			    client - c->client0;
+	if (c->server >= 0)
+		close(c->server);
+	if (c->client >= 0)
+		close(c->client);
+}
+
+/*
+ * One run of @job, @per_device commands on each device.  The CPU time is
+ * this process's from just before the clock starts until the agent is
+ * joined (a thread still running elsewhere may not have its current slice
+ * counted yet), plus the client's device threads' whole life.
+ */
+static void vdi_run(const struct job *job, uint64_t per_device,
+		    struct run_result *res)
+{
+	struct server_run run = { .job = job };
+	struct run_calls calls;
+	unsigned int d, first;
+	double cpu0, t0, t1;
+	pthread_t agent;
+	int client_fd;
+	pid_t pid;
+
+	pid = client_start(job, &client_fd);
+	calls_open(&calls, pid, job->count_calls);
+	first = server_start(&run, &agent, per_device);
+
+	calls_start(&calls);
+	cpu0 = cpu_self_s();
 	t0 = now_s();
 	pthread_mutex_lock(&run.lock);
 	server_prime(&run, first);
@@ -601,13 +471,17 @@ static double vdi_run(const struct job *job, uint64_t per_device)
 		pthread_cond_wait(&run.cond, &run.lock);
 	pthread_mutex_unlock(&run.lock);
 	t1 = now_s();
+	calls_stop(&calls, res);
 
 	for (d = 0; d < job->devices; d++)
 		vdi_server_close_device(run.dev[d].dev);
 	pthread_join(agent, NULL);
+	res->cpu_s = cpu_self_s() - cpu0;
 	vdi_server_close(run.set);
+	res->cpu_s += cpu_receive(client_fd);
+	close(client_fd);
 	reap(pid);
-	return t1 - t0;
+	res->seconds = t1 - t0;
 }
 
 static unsigned int job_seq;
@@ -623,30 +497,63 @@ static void job_init(struct job *job, enum job_kind kind, unsigned int devices,
 		 job_seq++);
 }
 
-static double vdi_rt(void)
+/* The job's figure: µs per round trip, commands/s, or MB/s. */
+static double job_figure(const struct job *job, uint64_t cmds, double seconds)
 {
-	struct job job;
-
-	job_init(&job, JOB_RT, 1, 0, 1);
-	return vdi_run(&job, rt_count) / rt_count * 1e6;
+	switch (job->kind) {
+	case JOB_RT:
+		return seconds / cmds * 1e6;
+	case JOB_BATCH:
+		return cmds / seconds;
+	case JOB_STREAM:
+		break;
+	}
+	return cmds * (double)job->transfer / seconds / 1e6;
 }
 
-static double vdi_batch(void)
+/*
+ * One run of a VDI job as a sample: a round trip, a batch, or a stream of
+ * @transfer-byte commands over @devices; timed, or with its system calls
+ * counted (@count_calls).
+ */
+static struct sample vdi_job(enum job_kind kind, unsigned int devices,
+			     uint32_t transfer, bool count_calls)
 {
+	uint64_t per_device, cmds;
+	struct run_result r;
 	struct job job;
 
-	job_init(&job, JOB_BATCH, 1, 0, BATCH_DEPTH);
-	return batch_count / vdi_run(&job, batch_count);
+	if (kind == JOB_RT) {
+		job_init(&job, JOB_RT, 1, 0, 1);
+		per_device = rt_count;
+	} else if (kind == JOB_BATCH) {
+		job_init(&job, JOB_BATCH, 1, 0, BATCH_DEPTH);
+		per_device = batch_count;
+	} else {
+		job_init(&job, JOB_STREAM, devices, transfer, STREAM_DEPTH);
+		per_device = bytes_for(transfer) / transfer / devices;
+	}
+	job.count_calls = count_calls;
+	vdi_run(&job, per_device, &r);
+	cmds = per_device * job.devices;
+	return (struct sample) {
+		.value = job_figure(&job, cmds, r.seconds),
+		.cpu_us = r.cpu_s / cmds * 1e6,
+		.calls_server = r.calls_server < 0 ? -1 :
+				(double)r.calls_server / cmds,
+		.calls_client = r.calls_client < 0 ? -1 :
+				(double)r.calls_client / cmds,
+	};
+}
+
+static double vdi_rt(void)
+{
+	return vdi_job(JOB_RT, 1, 0, false).value;
 }
 
 static double vdi_stream(uint32_t transfer, unsigned int devices)
 {
-	uint64_t per_device = bytes_for(transfer) / transfer / devices;
-	struct job job;
-
-	job_init(&job, JOB_STREAM, devices, transfer, STREAM_DEPTH);
-	return per_device * devices * (double)transfer /
-	       vdi_run(&job, per_device) / 1e6;
+	return vdi_job(JOB_STREAM, devices, transfer, false).value;
 }
 
 /* ---------------------------------------------------------------- figures */
@@ -675,7 +582,8 @@ static bool stats_param(bool on)
  */
 static void measure_stats_cost(void)
 {
-	double rt_on[64], rt_off[64], st_on[64], st_off[64];
+	double rt_on[MAX_RUNS], rt_off[MAX_RUNS], st_on[MAX_RUNS];
+	double st_off[MAX_RUNS];
 	int i;
 
 	if (!stats_param(true)) {
@@ -703,10 +611,53 @@ static void measure_stats_cost(void)
 	report("vdi_stream_1024k_stats_off_MBps", "MB/s", st_off);
 }
 
+/*
+ * A VDI figure with its costs: `runs` timed runs (the figure and its CPU
+ * time), then `runs` more with the system calls counted, if they can be.
+ */
+static void measure_vdi(const char *name, const char *suffix,
+			const char *unit, enum job_kind kind,
+			unsigned int devices, uint32_t transfer)
+{
+	struct sample timed[MAX_RUNS], counted[MAX_RUNS];
+	bool count = syscount_usable();
+	int i;
+
+	for (i = 0; i < runs; i++)
+		timed[i] = vdi_job(kind, devices, transfer, false);
+	for (i = 0; count && i < runs; i++)
+		counted[i] = vdi_job(kind, devices, transfer, true);
+	report_samples(name, suffix, unit, timed, count ? counted : NULL);
+}
+
+#define NOSPIN_ARG	"--rt-nospin"
+
+/*
+ * The round trip without the library's spin, in the same boot.  libvdi
+ * reads VDI_SPIN_US once per process, so a vdi-bench of its own, with the
+ * variable set, measures it (main() with NOSPIN_ARG); its lines go to the
+ * same output.
+ */
+static void measure_rt_nospin(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (!pid) {
+		setenv("VDI_SPIN_US", "0", 1);
+		execl("/proc/self/exe", "vdi-bench", NOSPIN_ARG, (char *)NULL);
+		fail("exec /proc/self/exe: %s", strerror(errno));
+	}
+	reap(pid);
+}
+
 /* ---------------------------------------------------------------- main */
 
 #define MEASURE(name, unit, expr) do {				\
-	double v_[64];						\
+	double v_[MAX_RUNS];					\
 	int i_;							\
 								\
 	for (i_ = 0; i_ < runs; i_++)				\
@@ -714,30 +665,45 @@ static void measure_stats_cost(void)
 	report(name, unit, v_);					\
 } while (0)
 
-int main(void)
-{
-	static const uint32_t sizes[] = { 64 * KIB, 256 * KIB, MIB };
-	static const unsigned int devs[] = { 1, 2, 4 };
-	char name[64];
-	unsigned int i;
+/* A baseline round trip: NAME_rt_us and NAME_rt_cpu_us. */
+#define MEASURE_RT(name, expr) do {				\
+	struct sample s_[MAX_RUNS];				\
+	int i_;							\
+								\
+	for (i_ = 0; i_ < runs; i_++)				\
+		s_[i_] = (expr);				\
+	report_samples(name, "_us", "us", s_, NULL);		\
+} while (0)
 
+static void read_knobs(void)
+{
 	if (getenv("VDI_BENCH_RUNS"))
 		runs = atoi(getenv("VDI_BENCH_RUNS"));
-	if (runs < 1 || runs > 64)
+	if (runs < 1 || runs > MAX_RUNS)
 		runs = 5;
 	if (getenv("VDI_BENCH_MIB"))
 		stream_bytes = strtoull(getenv("VDI_BENCH_MIB"), NULL, 0) * MIB;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("bench-start {\"runs\":%d,\"stream_mib\":%llu,\"rt_count\":%ld,"
-	       "\"batch_count\":%ld,\"cpus\":%ld}\n", runs,
-	       (unsigned long long)(stream_bytes / MIB), rt_count, batch_count,
-	       sysconf(_SC_NPROCESSORS_ONLN));
+}
 
-	MEASURE("eventfd_rt_us", "us", eventfd_rt());
-	MEASURE("sem_rt_us", "us", sem_rt());
-	MEASURE("vdi_rt_us", "us", vdi_rt());
-	MEASURE("vdi_batch_cps", "cmd/s", vdi_batch());
-	for (i = 0; i < 3; i++) {
+static void measure_round_trips(void)
+{
+	MEASURE_RT("spin_rt", spin_rt());
+	MEASURE_RT("futex_rt", futex_rt());
+	MEASURE_RT("eventfd_rt", eventfd_rt());
+	MEASURE_RT("sem_rt", sem_rt());
+	measure_vdi("vdi_rt", "_us", "us", JOB_RT, 1, 0);
+	measure_rt_nospin();
+	measure_vdi("vdi_batch", "_cps", "cmd/s", JOB_BATCH, 1, 0);
+}
+
+static void measure_streams(void)
+{
+	static const uint32_t sizes[] = { 64 * KIB, 256 * KIB };
+	char name[64];
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "memcpy_%uk_MBps", sizes[i] / KIB);
 		MEASURE(name, "MB/s", memcpy_bw(sizes[i]));
 		snprintf(name, sizeof(name), "pipe_stream_%uk_MBps",
@@ -747,11 +713,33 @@ int main(void)
 			 sizes[i] / KIB);
 		MEASURE(name, "MB/s", vdi_stream(sizes[i], 1));
 	}
-	for (i = 1; i < 3; i++) {
-		snprintf(name, sizeof(name), "vdi_stream_1024k_%udev_MBps",
-			 devs[i]);
-		MEASURE(name, "MB/s", vdi_stream(MIB, devs[i]));
+	MEASURE("memcpy_1024k_MBps", "MB/s", memcpy_bw(MIB));
+	MEASURE("pipe_stream_1024k_MBps", "MB/s", pipe_stream(MIB));
+	measure_vdi("vdi_stream_1024k_1dev", "_MBps", "MB/s", JOB_STREAM, 1,
+		    MIB);
+	MEASURE("vdi_stream_1024k_2dev_MBps", "MB/s", vdi_stream(MIB, 2));
+	measure_vdi("vdi_stream_1024k_4dev", "_MBps", "MB/s", JOB_STREAM, 4,
+		    MIB);
+}
+
+int main(int argc, char **argv)
+{
+	read_knobs();
+	if (argc == 2 && !strcmp(argv[1], NOSPIN_ARG)) {
+		measure_vdi("vdi_rt_nospin", "_us", "us", JOB_RT, 1, 0);
+		return 0;
 	}
+	if (argc > 1) {
+		fprintf(stderr, "usage: vdi-bench (env VDI_BENCH_RUNS, "
+			"VDI_BENCH_MIB)\n");
+		return 2;
+	}
+	printf("bench-start {\"runs\":%d,\"stream_mib\":%llu,\"rt_count\":%ld,"
+	       "\"spin_count\":%ld,\"batch_count\":%ld,\"cpus\":%ld}\n", runs,
+	       (unsigned long long)(stream_bytes / MIB), rt_count, spin_count,
+	       batch_count, sysconf(_SC_NPROCESSORS_ONLN));
+	measure_round_trips();
+	measure_streams();
 	measure_stats_cost();
 	MEASURE("cpu_checksum_1thread_MBps", "MB/s", cpu_checksum(1));
 	MEASURE("cpu_checksum_2threads_MBps", "MB/s", cpu_checksum(2));

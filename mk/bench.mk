@@ -3,9 +3,11 @@
 # writes build/bench.json and build/bench.svg.
 .PHONY: bench
 
-$(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
-	$(CC) -O2 -g -Wall -Wextra -pthread -I$(ROOT)/include -I$(ROOT)/include/uapi -o $@ $< \
-		-L$(B) -l:libvdi.so.1
+BENCH_SRCS := $(addprefix $(ROOT)/bench/,vdi_bench.c baselines.c common.c syscount.c)
+
+$(B)/vdi-bench: $(BENCH_SRCS) $(ROOT)/bench/bench.h $(LIBVDI_SO)
+	$(CC) -O2 -g -Wall -Wextra -pthread -I$(ROOT)/include -I$(ROOT)/include/uapi -o $@ \
+		$(BENCH_SRCS) -L$(B) -l:libvdi.so.1
 
 bench: ksrc
 	@$(S)/deps.sh
