@@ -286,6 +286,7 @@ static int vdi_check_send(const struct vdi_set *set, const struct vdi_send *s)
 {
 	u64 area = (u64)set->npages << PAGE_SHIFT;
 
+	lockdep_assert_held(&set->lock);
 	if (s->code < 1 || s->code > VDI_VDC_MAX)
 		return -EINVAL;
 	if (vdi_is_data(s->code)) {
@@ -309,7 +310,8 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	lockdep_assert_held(&set->lock);
 	if (set->state == VDI_SET_ABORTED)
 		return -ECONNABORTED;
-	if (dev->state == VDI_DEV_CLOSED)
+	/* Only ENTER can name a device the server has not opened. */
+	if (!dev->server_open || dev->state == VDI_DEV_CLOSED)
 		return -EPROTO;
 	if (dev->state == VDI_DEV_IO_ERROR && s->code != VDI_VDC_CLEAR_ERROR)
 		return -EIO;
@@ -330,17 +332,72 @@ static int vdi_dev_send_one(struct vdi_set *set, struct vdi_device *dev,
 	return 0;
 }
 
+/* ENTER's entry: its device, by index; the rest is SEND's. */
+static int vdi_send_to_dev(struct vdi_set *set, const struct vdi_send_to *to,
+			   struct vdi_device **dev)
+{
+	u32 devi = to->device_index;
+
+	if (to->reserved || devi >= set->device_count)
+		return -EINVAL;
+	/* The index comes from user space: no speculation past the check. */
+	*dev = &set->devs[array_index_nospec(devi, set->device_count)];
+	return 0;
+}
+
+/*
+ * Queue up to @n commands in order under one hold of the lock, stopping at
+ * the first one refused (its errno in *@err): SEND's @cmds on @dev, or
+ * ENTER's @to, each on its own device.  The devices that got one, and the
+ * agent when the watchdog re-armed, are woken.  Return: commands queued.
+ */
+static unsigned int vdi_send_chunk(struct vdi_set *set, struct vdi_device *dev,
+				   const struct vdi_send *cmds,
+				   const struct vdi_send_to *to,
+				   unsigned int n, int *err)
+{
+	const struct vdi_send *s;
+	u64 queued = 0;		/* devices whose client is to wake */
+	unsigned int i;
+	ktime_t now;
+	bool rearm;
+	int ret = 0;
+	u32 gen;
+
+	spin_lock(&set->lock);
+	gen = set->watch_gen;
+	now = vdi_stats_now(set);
+	for (i = 0; i < n; i++) {
+		s = to ? &to[i].send : &cmds[i];
+		if (to)
+			ret = vdi_send_to_dev(set, &to[i], &dev);
+		if (!ret)
+			ret = vdi_check_send(set, s);
+		if (!ret)
+			ret = vdi_dev_send_one(set, dev, s, now);
+		if (ret)
+			break;
+		queued |= BIT_ULL(dev - set->devs);
+	}
+	rearm = set->config.server_timeout && gen != set->watch_gen;
+	spin_unlock(&set->lock);
+	while (queued) {
+		wake_up_interruptible(&set->devs[__ffs64(queued)].cmd_wq);
+		queued &= queued - 1;
+	}
+	/* A waiting agent must learn of the watchdog's new deadline. */
+	if (rearm)
+		wake_up_interruptible(&set->cmpl_wq);
+	*err = ret;
+	return i;
+}
+
 static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 {
 	struct vdi_send __user *uin = u64_to_user_ptr(b->entries);
-	struct vdi_set *set = vf->set;
-	struct vdi_device *dev = vf->dev;
 	struct vdi_send in[VDI_CHUNK];
-	unsigned int total = 0, n, valid, i;
-	int ret = 0, bad = 0;
-	ktime_t now;
-	bool rearm;
-	u32 gen;
+	unsigned int total = 0, n;
+	int ret = 0;
 
 	while (total < b->count && !ret) {
 		n = min_t(unsigned int, VDI_CHUNK, b->count - total);
@@ -348,33 +405,42 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 			ret = -EFAULT;
 			break;
 		}
-		/* Send the entries before the first invalid one, then stop. */
-		for (valid = 0; valid < n; valid++) {
-			bad = vdi_check_send(set, &in[valid]);
-			if (bad)
-				break;
-		}
-
-		spin_lock(&set->lock);
-		gen = set->watch_gen;
-		now = vdi_stats_now(set);
-		for (i = 0; i < valid; i++) {
-			ret = vdi_dev_send_one(set, dev, &in[i], now);
-			if (ret)
-				break;
-		}
-		rearm = set->config.server_timeout && gen != set->watch_gen;
-		spin_unlock(&set->lock);
-		if (i)
-			wake_up_interruptible(&dev->cmd_wq);
-		/* A waiting agent must learn of the watchdog's new deadline. */
-		if (rearm)
-			wake_up_interruptible(&set->cmpl_wq);
-		total += i;
-		if (!ret)
-			ret = bad;
+		total += vdi_send_chunk(vf->set, vf->dev, in, NULL, n, &ret);
 	}
 	return total ? total : ret;
+}
+
+/**
+ * vdi_dev_send_to() - ENTER's submit on the server set fd: SEND, by index.
+ * @set: the set; the caller is its server.
+ * @uin: user array of @count struct vdi_send_to.
+ * @count: 0..VDI_BATCH_MAX.
+ * @sent: out: entries queued, in order.
+ *
+ * Each entry is checked and queued exactly as SEND on the device's fd
+ * would, and the device must be one the server has open (else EPROTO, as
+ * SEND after CLOSE_DEVICE).  The first entry refused stops the call.
+ *
+ * Context: process context.
+ * Return: 0 when every entry was queued, else the errno of the first that
+ * was not: -EFAULT, -EINVAL (also a device_index out of range, or a
+ * reserved field not zero), -ECONNABORTED, -EPROTO, -EIO, -ENOBUFS.
+ */
+int vdi_dev_send_to(struct vdi_set *set, const struct vdi_send_to __user *uin,
+		    u32 count, u32 *sent)
+{
+	struct vdi_send_to in[VDI_CHUNK];
+	unsigned int n;
+	int ret = 0;
+
+	*sent = 0;
+	while (*sent < count && !ret) {
+		n = min_t(unsigned int, VDI_CHUNK, count - *sent);
+		if (copy_from_user(in, uin + *sent, n * sizeof(*in)))
+			return -EFAULT;
+		*sent += vdi_send_chunk(set, NULL, NULL, in, n, &ret);
+	}
+	return ret;
 }
 
 /* Take up to @max commands for the client; the caller holds the lock. */
@@ -451,33 +517,61 @@ static void vdi_dev_untake(struct vdi_set *set, struct vdi_device *dev,
 	wake_up_interruptible(&dev->cmd_wq);
 }
 
+/* GET_COMMANDS would return: a command to take, or an end to report. */
+static bool vdi_dev_cmd_avail(struct vdi_set *set, struct vdi_device *dev)
+{
+	return set->state == VDI_SET_ABORTED || dev->state == VDI_DEV_CLOSED ||
+	       (!list_empty(&dev->queue) &&
+		!(dev->state == VDI_DEV_IO_ERROR && dev->nheld));
+}
+
+/* The same without the lock: ENTER's spin, which checks again under it. */
+static bool vdi_dev_cmd_peek(struct vdi_set *set, struct vdi_device *dev)
+{
+	/* A hint: a stale answer costs one more look, or one less spin. */
+	return data_race(vdi_dev_cmd_avail(set, dev));
+}
+
 static bool vdi_dev_cmd_ready(struct vdi_set *set, struct vdi_device *dev)
 {
 	bool ready;
 
 	spin_lock(&set->lock);
-	ready = set->state == VDI_SET_ABORTED || dev->state == VDI_DEV_CLOSED ||
-		(!list_empty(&dev->queue) &&
-		 !(dev->state == VDI_DEV_IO_ERROR && dev->nheld));
+	ready = vdi_dev_cmd_avail(set, dev);
 	spin_unlock(&set->lock);
 	return ready;
 }
 
-static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
+/**
+ * vdi_dev_get() - take commands for the client: GET_COMMANDS, ENTER's reap.
+ * @vf: a client device fd's private data.
+ * @uout: user array with room for @count struct vdi_command.
+ * @count: 1..VDI_BATCH_MAX.
+ * @timeout_ms: how long to wait for the first: 0 polls, < 0 for ever.
+ * @spin_us: busy-poll this long before sleeping (ENTER; 0 for GET_COMMANDS).
+ *
+ * Context: process context; sleeps.
+ * Return: commands written (>= 1), or -ETIMEDOUT, -ESHUTDOWN,
+ * -ECONNABORTED, -EFAULT (the commands are queued again), -EBADF (the
+ * caller closed the fd), -ERESTARTSYS or -ERESTARTNOHAND (a signal).
+ */
+long vdi_dev_get(struct vdi_file *vf, struct vdi_command __user *uout,
+		 u32 count, s64 timeout_ms, u32 spin_us)
 {
-	struct vdi_command __user *uout = u64_to_user_ptr(b->entries);
-	ktime_t deadline = vdi_deadline(b->timeout_ms);
+	ktime_t deadline = vdi_deadline(timeout_ms);
 	struct vdi_set *set = vf->set;
 	struct vdi_device *dev = vf->dev;
 	struct vdi_command out[VDI_CHUNK];
-	bool last_look = !b->timeout_ms, watching = false;
+	bool last_look = !timeout_ms, watching = false;
 	unsigned int total = 0;
+	struct vdi_spin spin;
 	int n, ret, flushes = 0;
 
+	vdi_spin_init(&spin, spin_us);
 	for (;;) {
 		spin_lock(&set->lock);
 		n = vdi_dev_take(set, dev, out,
-				 min_t(unsigned int, VDI_CHUNK, b->count - total));
+				 min_t(unsigned int, VDI_CHUNK, count - total));
 		spin_unlock(&set->lock);
 		if (n > 0) {
 			if (copy_to_user(uout + total, out, n * sizeof(*out))) {
@@ -485,7 +579,7 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 				return total ? total : -EFAULT;
 			}
 			total += n;
-			if (total == b->count)
+			if (total == count)
 				return total;
 			last_look = true;	/* take what else is there */
 			continue;
@@ -496,6 +590,9 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 			return n;
 		if (last_look)
 			return -ETIMEDOUT;
+		if (vdi_spin_until(&spin, deadline,
+				   vdi_dev_cmd_peek(set, dev)))
+			continue;
 		if (!watching) {
 			ret = vdi_file_watch(vf, &flushes);
 			if (ret)
@@ -511,6 +608,12 @@ static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
 		else if (ret)
 			return ret;
 	}
+}
+
+static long vdi_dev_get_commands(struct vdi_file *vf, const struct vdi_batch *b)
+{
+	return vdi_dev_get(vf, u64_to_user_ptr(b->entries), b->count,
+			   b->timeout_ms, 0);
 }
 
 /*
@@ -563,31 +666,32 @@ static int vdi_complete_one(struct vdi_set *set, struct vdi_device *only,
 }
 
 /**
- * vdi_complete() - COMPLETE: apply the client's completions.
+ * vdi_complete_entries() - apply the client's completions: COMPLETE, ENTER.
  * @set: the set.
  * @only: the device whose fd was used, or NULL for a client set fd.
- * @b: checked batch: entries of struct vdi_done.
+ * @uin: user array of @count struct vdi_done.
+ * @count: 0..VDI_BATCH_MAX.
+ * @applied: out: entries applied, in order.
  *
  * Context: process context.
- * Return: entries applied (>= 1), or -EFAULT, -EINVAL, -ESTALE,
- * -ECONNABORTED for the first entry.
+ * Return: 0 when every entry was applied, else the errno of the first that
+ * was not: -EFAULT, -EINVAL, -ESTALE, -ECONNABORTED.
  */
-long vdi_complete(struct vdi_set *set, struct vdi_device *only,
-		  const struct vdi_batch *b)
+int vdi_complete_entries(struct vdi_set *set, struct vdi_device *only,
+			 const struct vdi_done __user *uin, u32 count,
+			 u32 *applied)
 {
-	struct vdi_done __user *uin = u64_to_user_ptr(b->entries);
 	struct vdi_done in[VDI_CHUNK];
-	unsigned int total = 0, n, i;
+	unsigned int n, i;
 	ktime_t now;
 	u64 wake;
 	int ret = 0;
 
-	while (total < b->count && !ret) {
-		n = min_t(unsigned int, VDI_CHUNK, b->count - total);
-		if (copy_from_user(in, uin + total, n * sizeof(*in))) {
-			ret = -EFAULT;
-			break;
-		}
+	*applied = 0;
+	while (*applied < count && !ret) {
+		n = min_t(unsigned int, VDI_CHUNK, count - *applied);
+		if (copy_from_user(in, uin + *applied, n * sizeof(*in)))
+			return -EFAULT;
 		wake = 0;
 		spin_lock(&set->lock);
 		now = vdi_stats_now(set);
@@ -607,9 +711,30 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 			wake_up_interruptible(&set->devs[__ffs64(wake)].cmd_wq);
 			wake &= wake - 1;
 		}
-		total += i;
+		*applied += i;
 	}
-	return total ? total : ret;
+	return ret;
+}
+
+/**
+ * vdi_complete() - COMPLETE: apply the client's completions.
+ * @set: the set.
+ * @only: the device whose fd was used, or NULL for a client set fd.
+ * @b: checked batch: entries of struct vdi_done.
+ *
+ * Context: process context.
+ * Return: entries applied (>= 1), or -EFAULT, -EINVAL, -ESTALE,
+ * -ECONNABORTED for the first entry.
+ */
+long vdi_complete(struct vdi_set *set, struct vdi_device *only,
+		  const struct vdi_batch *b)
+{
+	u32 applied;
+	int ret;
+
+	ret = vdi_complete_entries(set, only, u64_to_user_ptr(b->entries),
+				   b->count, &applied);
+	return applied ? applied : ret;
 }
 
 static long vdi_dev_close(struct vdi_file *vf)
@@ -649,6 +774,8 @@ static long vdi_dev_ioctl(struct file *file, unsigned int cmd,
 		return vdi_ioctl_version(uarg);
 	case VDI_IOC_SET_STATS:
 		return vdi_ioctl_set_stats(vf->set, uarg);
+	case VDI_IOC_ENTER:
+		return vdi_ioctl_enter(vf, uarg);
 	case VDI_IOC_SEND:
 	case VDI_IOC_GET_COMMANDS:
 	case VDI_IOC_COMPLETE:

@@ -20,6 +20,8 @@
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -273,6 +275,82 @@ static inline ktime_t vdi_deadline(s64 ms)
 	__forever ? -ERESTARTSYS : -ERESTARTNOHAND;			\
 })
 
+/*
+ * The bounded busy-poll of VDI_IOC_ENTER (spin_us): before a wait sleeps,
+ * look at its condition without the set's lock until it holds or the
+ * budget is spent.  A system call and a lock hold per look is what a
+ * caller polling from user space pays; here a look is a few loads.
+ */
+struct vdi_spin {
+	u32 us;		/* the budget asked for; 0: none, or none left */
+	u64 end;	/* local_clock() at which it ends, once started */
+};
+
+/**
+ * vdi_spin_init() - a spin budget for one call.
+ * @sp: the budget.
+ * @us: microseconds, at most VDI_SPIN_MAX_US (checked by the caller).
+ *
+ * Context: any.
+ */
+static inline void vdi_spin_init(struct vdi_spin *sp, u32 us)
+{
+	sp->us = us;
+	sp->end = 0;
+}
+
+/**
+ * vdi_spin_start() - start a spin, unless it has started or is spent.
+ * @sp: the budget.
+ * @until: the wait's deadline (KTIME_MAX: none); the spin ends by then.
+ *
+ * Context: process context.
+ * Return: whether there is spinning left to do.
+ */
+static inline bool vdi_spin_start(struct vdi_spin *sp, ktime_t until)
+{
+	s64 left;
+
+	if (!sp->us)
+		return false;
+	if (!sp->end) {
+		left = (s64)sp->us * NSEC_PER_USEC;
+		if (until != KTIME_MAX)
+			left = min(left, ktime_to_ns(ktime_sub(until,
+								ktime_get())));
+		sp->end = local_clock() + max(left, 0LL);
+	}
+	return true;
+}
+
+/*
+ * Spin on @peek, a lockless look at a wait's condition (a hint: the caller
+ * checks again under the lock), for what is left of @sp's budget, which
+ * ends by @until.  It stops at once when the CPU is wanted elsewhere
+ * (need_resched()) or a signal is pending, and then spends the budget: the
+ * wait sleeps next.  true when @peek held, false when the spin is over.
+ */
+#define vdi_spin_until(sp, until, peek)					\
+({									\
+	bool __hit = false;						\
+									\
+	if (vdi_spin_start(sp, until)) {				\
+		for (;;) {						\
+			if (peek) {					\
+				__hit = true;				\
+				break;					\
+			}						\
+			if (need_resched() || signal_pending(current) ||\
+			    local_clock() >= (sp)->end) {		\
+				(sp)->us = 0;				\
+				break;					\
+			}						\
+			cpu_relax();					\
+		}							\
+	}								\
+	__hit;								\
+})
+
 /**
  * vdi_current_ipc_inum() - the scope token of the current IPC namespace.
  *
@@ -414,6 +492,8 @@ long vdi_set_get_config(struct vdi_file *vf, struct vdi_get_config *arg);
 long vdi_set_begin_config(struct vdi_set *set,
 			  const struct vdi_begin_config *arg);
 long vdi_set_end_config(struct vdi_set *set, const struct vdi_end_config *arg);
+long vdi_set_wait(struct vdi_file *vf, struct vdi_completion __user *uout,
+		  u32 count, s64 timeout_ms, u32 spin_us);
 long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b);
 int vdi_set_flush(struct file *file, fl_owner_t id);
 int vdi_file_watch(struct vdi_file *vf, int *flushes);
@@ -430,6 +510,13 @@ bool vdi_dev_client_finished(const struct vdi_device *dev);
 long vdi_dev_open(struct vdi_file *vf, struct vdi_open_device __user *uarg);
 long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 		  const struct vdi_batch *b);
+int vdi_complete_entries(struct vdi_set *set, struct vdi_device *only,
+			 const struct vdi_done __user *uin, u32 count,
+			 u32 *applied);
+int vdi_dev_send_to(struct vdi_set *set, const struct vdi_send_to __user *uin,
+		    u32 count, u32 *sent);
+long vdi_dev_get(struct vdi_file *vf, struct vdi_command __user *uout,
+		 u32 count, s64 timeout_ms, u32 spin_us);
 int vdi_dev_alloc_slots(struct vdi_set *set, struct vdi_slot **slots);
 void vdi_dev_drop_slots(struct vdi_slot **slots, u32 count);
 void vdi_dev_install_slots(struct vdi_set *set, struct vdi_slot **slots);
@@ -441,6 +528,9 @@ void vdi_area_free(struct vdi_set *set);
 int vdi_area_mmap(struct vdi_set *set, struct vm_area_struct *vma);
 void vdi_area_owner_init(struct vdi_set *set);
 void vdi_area_owner_put(struct vdi_set *set);
+
+/* vdi_enter.c */
+long vdi_ioctl_enter(struct vdi_file *vf, struct vdi_enter __user *uarg);
 
 /* vdi_main.c */
 long vdi_ioctl_version(void __user *uarg);

@@ -86,7 +86,7 @@ long vdi_ioctl_version(void __user *uarg)
 	v.api_minor = VDI_API_MINOR;
 	v.features = VDI_FEAT_BATCH | VDI_FEAT_POLL | VDI_FEAT_SECONDARY |
 		     VDI_FEAT_WATCHDOG | VDI_FEAT_GROUP_ACCESS |
-		     VDI_FEAT_SET_INFO | VDI_FEAT_STATS;
+		     VDI_FEAT_SET_INFO | VDI_FEAT_STATS | VDI_FEAT_ENTER;
 	v.max_devices = VDI_MAX_DEVICES;
 	v.max_queue_depth = vdi_clamped(vdi_max_queue_depth,
 					VDI_QUEUE_DEPTH_CEILING);
@@ -244,6 +244,8 @@ static long vdi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vdi_ioctl_set_stats(vdi_file_set(vf), uarg);
 	case VDI_IOC_ABORT_SET:
 		return vdi_ioctl_abort_set(uarg);
+	case VDI_IOC_ENTER:
+		return vdi_ioctl_enter(vf, uarg);
 	case VDI_IOC_BEGIN_CONFIG:
 	case VDI_IOC_END_CONFIG:
 	case VDI_IOC_WAIT_COMPLETIONS:

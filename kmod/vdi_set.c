@@ -791,32 +791,38 @@ static bool vdi_set_agent_ready(struct vdi_set *set)
 }
 
 /**
- * vdi_set_wait_completions() - the completion agent's wait.
+ * vdi_set_wait() - the completion agent's wait: WAIT_COMPLETIONS, ENTER's reap.
  * @vf: the server set fd's private data.
- * @b: checked batch: entries of struct vdi_completion.
+ * @uout: user array with room for @count struct vdi_completion.
+ * @count: 1..VDI_BATCH_MAX.
+ * @timeout_ms: how long to wait for the first: 0 polls, < 0 for ever.
+ * @spin_us: busy-poll this long before sleeping (ENTER; 0 for
+ *           WAIT_COMPLETIONS), never past the watchdog's next look.
  *
  * Context: process context; sleeps.
  * Return: the number of completions written (>= 1), or -ETIMEDOUT,
  * -ERESTARTSYS or -ERESTARTNOHAND (a signal), -EBADF (the caller closed the
  * fd), -ESHUTDOWN (normal end), -ECONNABORTED, -EFAULT.
  */
-long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
+long vdi_set_wait(struct vdi_file *vf, struct vdi_completion __user *uout,
+		  u32 count, s64 timeout_ms, u32 spin_us)
 {
-	struct vdi_completion __user *uout = u64_to_user_ptr(b->entries);
-	ktime_t deadline = vdi_deadline(b->timeout_ms), until;
+	ktime_t deadline = vdi_deadline(timeout_ms), until;
 	struct vdi_set *set = vdi_file_set(vf);
 	struct vdi_completion out[VDI_CHUNK];
-	bool last_look = !b->timeout_ms, watching = false;
+	bool last_look = !timeout_ms, watching = false;
 	unsigned int total = 0;
+	struct vdi_spin spin;
 	LIST_HEAD(local);
 	int n, ret, flushes = 0;
 	u32 gen;
 
+	vdi_spin_init(&spin, spin_us);
 	for (;;) {
 		until = deadline;
 		spin_lock(&set->lock);
 		n = vdi_set_reap(set, out, min_t(unsigned int, VDI_CHUNK,
-						 b->count - total),
+						 count - total),
 				 &local, &until);
 		gen = set->watch_gen;
 		spin_unlock(&set->lock);
@@ -832,7 +838,7 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 			}
 			vdi_set_unreap(set, &local, true);
 			total += n;
-			if (total == b->count)
+			if (total == count)
 				return total;
 			last_look = true;	/* take what else is there */
 			continue;
@@ -843,6 +849,9 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 			return n;
 		if (last_look)
 			return -ETIMEDOUT;
+		/* A peek without the lock, until the watchdog's next look. */
+		if (vdi_spin_until(&spin, until, vdi_set_agent_ready(set)))
+			continue;
 		if (!watching) {
 			ret = vdi_file_watch(vf, &flushes);
 			if (ret)
@@ -865,6 +874,20 @@ long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
 		else if (ret && ret != -ETIMEDOUT)
 			return ret;
 	}
+}
+
+/**
+ * vdi_set_wait_completions() - WAIT_COMPLETIONS.
+ * @vf: the server set fd's private data.
+ * @b: checked batch: entries of struct vdi_completion.
+ *
+ * Context: process context; sleeps.
+ * Return: as vdi_set_wait().
+ */
+long vdi_set_wait_completions(struct vdi_file *vf, const struct vdi_batch *b)
+{
+	return vdi_set_wait(vf, u64_to_user_ptr(b->entries), b->count,
+			    b->timeout_ms, 0);
 }
 
 /* iterate_fd() callback: whether @file is the one whose private data is @vf. */

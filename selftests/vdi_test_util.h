@@ -59,7 +59,7 @@
 #define VDI_ALL_FEATURES	(VDI_FEAT_BATCH | VDI_FEAT_POLL | \
 				 VDI_FEAT_SECONDARY | VDI_FEAT_WATCHDOG | \
 				 VDI_FEAT_GROUP_ACCESS | VDI_FEAT_SET_INFO | \
-				 VDI_FEAT_STATS)
+				 VDI_FEAT_STATS | VDI_FEAT_ENTER)
 
 /* VDF_* bits named in the spec but not in the uapi header. */
 #define T_VDF_REWIND		0x2U
@@ -382,6 +382,30 @@ static inline int vdi_wait(int setfd, struct vdi_completion *e, uint32_t n,
 			   int64_t timeout_ms)
 {
 	return vdi_batch(setfd, VDI_IOC_WAIT_COMPLETIONS, e, n, timeout_ms);
+}
+
+/* struct vdi_enter, with submitted/reaped preset to show what was written. */
+#define VDI_ENTER_UNWRITTEN	0xdeadbeefU
+
+static inline void vdi_enter_init(struct vdi_enter *e, const void *submit,
+				  uint32_t nsubmit, void *reap, uint32_t nreap,
+				  int64_t timeout_ms, uint32_t spin_us)
+{
+	memset(e, 0, sizeof(*e));
+	e->submit = (uint64_t)(uintptr_t)submit;
+	e->submit_count = nsubmit;
+	e->reap = (uint64_t)(uintptr_t)reap;
+	e->reap_count = nreap;
+	e->timeout_ms = timeout_ms;
+	e->spin_us = spin_us;
+	e->submitted = VDI_ENTER_UNWRITTEN;
+	e->reaped = VDI_ENTER_UNWRITTEN;
+}
+
+/* VDI_IOC_ENTER: entries reaped, or -errno; *e holds what was written. */
+static inline int vdi_enter(int fd, struct vdi_enter *e)
+{
+	return vdi_ioctl(fd, VDI_IOC_ENTER, e);
 }
 
 static inline int vdi_ctl(int fd, unsigned long req)
