@@ -686,8 +686,22 @@ static vdi_server_device *hook_dev[4];
 static struct lt_cmd hook_cmd[16];
 static int hook_ret[16];
 static int64_t hook_before[16], hook_after[16];
-static int hook_phase2, hook_close_ret = 1;
+static int hook_phase2, hook_close_ret = 1, hook_finished;
 static unsigned int hook_sent[16];
+
+/* Wait until a hook said it is through (its commands may reach the
+ * client before it is, without ENTER). */
+static bool hook_wait_finished(void)
+{
+	int64_t end = lt_now_ms() + 5000;
+
+	while (!__atomic_load_n(&hook_finished, __ATOMIC_ACQUIRE)) {
+		if (lt_now_ms() > end)
+			return false;
+		lt_sleep_ms(1);
+	}
+	return true;
+}
 
 /* Routine of command 0: five commands for device 0, each looked for in
  * the module's count right after SendCommand returned. */
@@ -703,6 +717,7 @@ static void collect_hook(struct lt_cmd *c)
 		hook_ret[i] = lt_send_cmd(hook_dev[0], &hook_cmd[i]);
 		hook_after[i] = module_sent(hook_set, 0);
 	}
+	__atomic_store_n(&hook_finished, 1, __ATOMIC_RELEASE);
 }
 
 static void scene_collected_in_order(struct __test_metadata *_metadata,
@@ -720,6 +735,7 @@ static void scene_collected_in_order(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, lt_pair_setup(&p, "collect", &o));
 	hook_set = p.set;
 	hook_dev[0] = p.dev[0];
+	hook_finished = 0;
 	lt_set_hook(collect_hook);
 	lt_cmd_init(&k0, 0, VDC_Flush, 0, 0);
 	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &k0));
@@ -737,6 +753,7 @@ static void scene_collected_in_order(struct __test_metadata *_metadata,
 	EXPECT_EQ(5, got);
 	if (enter)	/* all five reached the client in the agent's call */
 		EXPECT_EQ(5, m.a[1]);
+	ASSERT_TRUE(hook_wait_finished());
 	for (i = 1; i <= 5; i++) {
 		EXPECT_VD(NOERROR, hook_ret[i]);
 		EXPECT_EQ(0, hook_cmd[i].calls);
