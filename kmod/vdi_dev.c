@@ -407,7 +407,8 @@ static long vdi_dev_send(struct vdi_file *vf, const struct vdi_batch *b)
 		}
 		total += vdi_send_chunk(vf->set, vf->dev, in, NULL, n, &ret);
 	}
-	return total ? total : ret;
+	/* (long): an unsigned count would turn the errno into a count */
+	return total ? (long)total : ret;
 }
 
 /**
@@ -576,7 +577,7 @@ long vdi_dev_get(struct vdi_file *vf, struct vdi_command __user *uout,
 		if (n > 0) {
 			if (copy_to_user(uout + total, out, n * sizeof(*out))) {
 				vdi_dev_untake(set, dev, out, n);
-				return total ? total : -EFAULT;
+				return total ? (long)total : -EFAULT;
 			}
 			total += n;
 			if (total == count)
@@ -734,7 +735,7 @@ long vdi_complete(struct vdi_set *set, struct vdi_device *only,
 
 	ret = vdi_complete_entries(set, only, u64_to_user_ptr(b->entries),
 				   b->count, &applied);
-	return applied ? applied : ret;
+	return applied ? (long)applied : ret;
 }
 
 static long vdi_dev_close(struct vdi_file *vf)

@@ -834,7 +834,7 @@ long vdi_set_wait(struct vdi_file *vf, struct vdi_completion __user *uout,
 		if (n > 0) {
 			if (copy_to_user(uout + total, out, n * sizeof(*out))) {
 				vdi_set_unreap(set, &local, false);
-				return total ? total : -EFAULT;
+				return total ? (long)total : -EFAULT;
 			}
 			vdi_set_unreap(set, &local, true);
 			total += n;

@@ -34,7 +34,7 @@
 #define VDI_TRACE_CONFIG_END	1	/* END_CONFIG: the area and slots exist */
 
 /* vdi_complete's "by": who completed the command. */
-#define VDI_TRACE_BY_CLIENT	0	/* the client's COMPLETE */
+#define VDI_TRACE_BY_CLIENT	0	/* the client's COMPLETE or ENTER */
 #define VDI_TRACE_BY_IO_ERROR	1	/* the module: queued behind an error
 					 * (spec 5.2), ERROR_IO_DEVICE
 					 */
@@ -206,15 +206,16 @@ DECLARE_EVENT_CLASS(vdi_command_class,
 		  __entry->position, __entry->buf_offset)
 );
 
-/* SEND queued a command on its device. */
+/* SEND (or ENTER on the server's set fd) queued a command on its device. */
 DEFINE_EVENT(vdi_command_class, vdi_send,
 	TP_PROTO(const struct vdi_set *set, const struct vdi_slot *slot),
 	TP_ARGS(set, slot)
 );
 
 /*
- * GET_COMMANDS handed a command to the client (one the client could not
- * receive, EFAULT, is queued again and taken again later).
+ * GET_COMMANDS (or ENTER on a client device fd) handed a command to the
+ * client (one the client could not receive, EFAULT, is queued again and
+ * taken again later).
  */
 DEFINE_EVENT(vdi_command_class, vdi_take,
 	TP_PROTO(const struct vdi_set *set, const struct vdi_slot *slot),
@@ -222,8 +223,8 @@ DEFINE_EVENT(vdi_command_class, vdi_take,
 );
 
 /*
- * A command was completed: by the client's COMPLETE, or by the module (an
- * IO-ERROR flush, an abort).  Under set->lock, right after
+ * A command was completed: by the client's COMPLETE or ENTER, or by the
+ * module (an IO-ERROR flush, an abort).  Under set->lock, right after
  * vdi_slot_finish() wrote the outcome into the slot.
  */
 TRACE_EVENT(vdi_complete,
@@ -261,8 +262,9 @@ TRACE_EVENT(vdi_complete,
 );
 
 /*
- * WAIT_COMPLETIONS handed a completion to the agent (one it could not
- * receive, EFAULT, goes back and is reaped again later).
+ * WAIT_COMPLETIONS (or ENTER on the server's set fd) handed a completion
+ * to the agent (one it could not receive, EFAULT, goes back and is reaped
+ * again later).
  */
 TRACE_EVENT(vdi_reap,
 	TP_PROTO(const struct vdi_set *set, const struct vdi_slot *slot),

@@ -17,6 +17,7 @@ static const unsigned long all_ioctls[] = {
 	VDI_IOC_GET_COMMANDS, VDI_IOC_COMPLETE, VDI_IOC_WAIT_COMPLETIONS,
 	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT, VDI_IOC_SET_INFO,
 	VDI_IOC_LIST_SETS, VDI_IOC_SET_STATS, VDI_IOC_ABORT_SET,
+	VDI_IOC_ENTER,
 };
 
 /* New endpoint + CREATE; 0 (fd closed again) or -errno. */
@@ -93,6 +94,27 @@ TEST(abi_struct_layout)
 	EXPECT_EQ(184U, offsetof(struct vdi_create, reserved));
 	EXPECT_EQ(52U, offsetof(struct vdi_get_config, flags));
 
+	/* One call per turn (API 1.3): no hole, every __u64 8-aligned. */
+	EXPECT_EQ(40U, sizeof(struct vdi_send_to));
+	EXPECT_EQ(0U, offsetof(struct vdi_send_to, send));
+	EXPECT_EQ(32U, offsetof(struct vdi_send_to, device_index));
+	EXPECT_EQ(36U, offsetof(struct vdi_send_to, reserved));
+	EXPECT_EQ(64U, sizeof(struct vdi_enter));
+	EXPECT_EQ(0U, offsetof(struct vdi_enter, submit));
+	EXPECT_EQ(8U, offsetof(struct vdi_enter, reap));
+	EXPECT_EQ(16U, offsetof(struct vdi_enter, submit_count));
+	EXPECT_EQ(20U, offsetof(struct vdi_enter, reap_count));
+	EXPECT_EQ(24U, offsetof(struct vdi_enter, submitted));
+	EXPECT_EQ(28U, offsetof(struct vdi_enter, reaped));
+	EXPECT_EQ(32U, offsetof(struct vdi_enter, timeout_ms));
+	EXPECT_EQ(40U, offsetof(struct vdi_enter, flags));
+	EXPECT_EQ(44U, offsetof(struct vdi_enter, spin_us));
+	EXPECT_EQ(48U, offsetof(struct vdi_enter, reserved));
+	EXPECT_EQ(10000, VDI_SPIN_MAX_US);
+	EXPECT_EQ(1ULL << 7, VDI_FEAT_ENTER);
+	EXPECT_EQ(1, VDI_API_MAJOR);
+	EXPECT_EQ(3, VDI_API_MINOR);
+
 	/* ioctl numbers: one magic, consecutive numbers, exact sizes. */
 	for (unsigned int i = 0; i < ARRAY_SIZE(all_ioctls); i++) {
 		EXPECT_EQ(0xDAU, _IOC_TYPE(all_ioctls[i]));
@@ -109,6 +131,9 @@ TEST(abi_struct_layout)
 	EXPECT_EQ(sizeof(struct vdi_list_sets), _IOC_SIZE(VDI_IOC_LIST_SETS));
 	EXPECT_EQ(sizeof(struct vdi_stats_req), _IOC_SIZE(VDI_IOC_SET_STATS));
 	EXPECT_EQ(sizeof(struct vdi_abort_set), _IOC_SIZE(VDI_IOC_ABORT_SET));
+	EXPECT_EQ(sizeof(struct vdi_enter), _IOC_SIZE(VDI_IOC_ENTER));
+	EXPECT_EQ(0x12U, _IOC_NR(VDI_IOC_ENTER));
+	EXPECT_EQ((unsigned long)_IOC_READ | _IOC_WRITE, _IOC_DIR(VDI_IOC_ENTER));
 	EXPECT_EQ((unsigned long)_IOC_READ | _IOC_WRITE, _IOC_DIR(VDI_IOC_LIST_SETS));
 	EXPECT_EQ((unsigned long)_IOC_READ | _IOC_WRITE, _IOC_DIR(VDI_IOC_SET_STATS));
 	EXPECT_EQ((unsigned long)_IOC_WRITE, _IOC_DIR(VDI_IOC_ABORT_SET));
@@ -397,6 +422,10 @@ TEST_F(fds, unknown_number_or_direction_is_enotty)
 		_IOWR(VDI_IOC_MAGIC, 0x10, struct vdi_set_stats),
 		_IOW(VDI_IOC_MAGIC, 0x12, struct vdi_abort_set),
 		_IOWR(VDI_IOC_MAGIC, 0x12, struct vdi_list_sets),
+		/* ENTER's number, with another direction; the next number */
+		_IOW(VDI_IOC_MAGIC, 0x12, struct vdi_enter),
+		_IOR(VDI_IOC_MAGIC, 0x12, struct vdi_enter),
+		_IOWR(VDI_IOC_MAGIC, 0x13, struct vdi_enter),
 	};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++)
@@ -468,6 +497,33 @@ TEST_F(fds, set_ioctls_on_device_fds_are_enotty)
 	EXPECT_EQ(-ENOENT, vdi_open_server(name));
 }
 
+/*
+ * ENTER (API 1.3) belongs to a client device fd and to the server's set
+ * fd; the other fds say ENOTTY before reading the struct, an endpoint
+ * without a role EPROTO.
+ */
+TEST_F(fds, enter_on_every_kind_of_fd)
+{
+	static const int want[5] = { -EPROTO, -ENOTTY, -ETIMEDOUT, -ETIMEDOUT,
+				     -ENOTTY };
+	struct vdi_completion room;	/* 32 bytes: a command's too */
+	struct vdi_enter e;
+
+	for (int i = 0; i < 5; i++) {
+		vdi_enter_init(&e, NULL, 0, &room, 1, 0, 0);
+		EXPECT_EQ(want[i], vdi_enter(self->all[i], &e))
+			TH_LOG("fd kind %d", i);
+		if (want[i] == -ETIMEDOUT) {
+			EXPECT_EQ(0U, e.submitted);
+			EXPECT_EQ(0U, e.reaped);
+		} else {
+			EXPECT_EQ(want[i], vdi_ioctl(self->all[i],
+						     VDI_IOC_ENTER, NULL));
+			EXPECT_EQ(VDI_ENTER_UNWRITTEN, e.reaped);
+		}
+	}
+}
+
 TEST_F(fds, other_role_calls_are_eproto)
 {
 	struct vdi_send snd = { .cookie = 7, .code = T_VDC_FLUSH,
@@ -516,6 +572,7 @@ TEST(endpoint_without_role_refuses_set_calls)
 	EXPECT_EQ(-EPROTO, vdi_wait(fd, &cpl, 1, 0));
 	EXPECT_EQ(-EPROTO, vdi_complete(fd, &done, 1));
 	EXPECT_EQ(-EPROTO, vdi_abort(fd));
+	EXPECT_EQ(-EPROTO, vdi_ioctl(fd, VDI_IOC_ENTER, NULL));
 	EXPECT_EQ(-EPROTO, vdi_open_device(fd, name, 0, &idx));
 	EXPECT_EQ(NULL, vdi_map(fd, VDI_PAGE, 0));
 	/* The endpoint is still free to take a role. */

@@ -18,12 +18,15 @@
  * wait.  The figures' calls (LIST_SETS, SET_STATS, ABORT_SET) get random
  * ids (real ones the worker learnt, 0, others), sizes, counts, flags and
  * pointers too, and must fail only with the errnos the ABI gives them, or
- * succeed with outputs that hold together.  The run's seed is printed;
+ * succeed with outputs that hold together; so must ENTER (API 1.3), whose
+ * submit is completions or sends to any device index, whose reap may
+ * spin, and whose written-back counts must say what the call did.  The run's seed is printed;
  * VDI_FUZZ_SEED=<seed> replays the same call sequences (the interleaving
  * of the workers is the scheduler's).
  *
- * races: threads racing SEND, GET_COMMANDS + COMPLETE, the agent's
- * WAIT_COMPLETIONS (sometimes into a faulting buffer), mmap / munmap /
+ * races: threads racing SEND, GET_COMMANDS + COMPLETE or the client's
+ * ENTER, the agent's WAIT_COMPLETIONS or ENTER (which sends too; sometimes
+ * into a faulting buffer, sometimes spinning), mmap / munmap /
  * touch, poll, SET_STATS and LIST_SETS, against SIGNAL_ABORT, ABORT_SET,
  * CLOSE_DEVICE and fds replaced under them; every thread must return,
  * every command sent must reach the agent exactly once (success, error,
@@ -64,8 +67,11 @@ struct shared {
 	volatile uint64_t sigbus[16];
 	volatile uint64_t deep[16];	/* commands that made it to a client */
 	volatile uint64_t done[16];	/* worker finished */
-	volatile uint64_t bad_errno[16];	/* figures' calls: undocumented errno */
+	volatile uint64_t bad_errno[16];	/* figures' calls, ENTER: undocumented
+						 * errno or outputs
+						 */
 	volatile uint64_t figures_ok[16];	/* figures' calls that succeeded */
+	volatile uint64_t enter_ok[16];	/* ENTERs that succeeded */
 };
 
 struct worker {
@@ -390,7 +396,8 @@ static void fill_entries(struct worker *w, unsigned long cmd, uint8_t *p,
 	for (i = 0; i < n; i++) {
 		uint8_t *e = p + i * esz;
 
-		if (cmd == VDI_IOC_SEND) {
+		if (cmd == VDI_IOC_SEND || (cmd == VDI_IOC_ENTER &&
+					    esz == sizeof(struct vdi_send_to))) {
 			struct vdi_send s = {
 				.cookie = vdi_rng_next(&w->r),
 				.code = vdi_rng_pct(&w->r, 85) ?
@@ -404,7 +411,16 @@ static void fill_entries(struct worker *w, unsigned long cmd, uint8_t *p,
 					vdi_rng_pct(&w->r, 50) ? VDI_NO_BUFFER : r64(w),
 			};
 			memcpy(e, &s, sizeof(s));
-		} else if (cmd == VDI_IOC_COMPLETE) {
+			if (cmd == VDI_IOC_ENTER) {	/* struct vdi_send_to */
+				uint32_t to[2] = {
+					vdi_rng_pct(&w->r, 90) ?
+						vdi_rng_below(&w->r, 4) : r32(w),
+					(uint32_t)rz(w),
+				};
+
+				memcpy(e + sizeof(s), to, sizeof(to));
+			}
+		} else if (cmd == VDI_IOC_COMPLETE || cmd == VDI_IOC_ENTER) {
 			struct vdi_done d = { 0 };
 
 			if (w->ntags && vdi_rng_pct(&w->r, 70)) {
@@ -439,6 +455,7 @@ static const unsigned long vdi_cmds[] = {
 	VDI_IOC_GET_COMMANDS, VDI_IOC_COMPLETE, VDI_IOC_WAIT_COMPLETIONS,
 	VDI_IOC_CLOSE_DEVICE, VDI_IOC_SIGNAL_ABORT, VDI_IOC_SET_INFO,
 	VDI_IOC_LIST_SETS, VDI_IOC_SET_STATS, VDI_IOC_ABORT_SET,
+	VDI_IOC_ENTER,
 };
 #define NCMDS (sizeof(vdi_cmds) / sizeof(vdi_cmds[0]))
 
@@ -708,6 +725,114 @@ static void figures_check(struct worker *w, unsigned long cmd, int fd,
 		       r >= 0 ? ": outputs do not hold together" : "");
 }
 
+/* The kind of a pool fd (K_FREE: not one of ours). */
+static enum kind pool_kind(struct worker *w, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < POOL; i++)
+		if (w->pool[i].kind != K_FREE && w->pool[i].fd == fd)
+			return w->pool[i].kind;
+	return K_FREE;
+}
+
+/*
+ * ENTER's argument at @arg: submit entries of the fd's kind mostly (the
+ * other kind sometimes), counts around the limits, a reap into the
+ * output room or a bad place, timeouts, spins and flags at their edges.
+ */
+static void enter_args(struct worker *w, int fd, uint8_t *arg)
+{
+	enum kind k = pool_kind(w, fd);
+	bool sends = vdi_rng_pct(&w->r, 85) ? k == K_SSET : vdi_rng_pct(&w->r, 50);
+	size_t esz = sends ? sizeof(struct vdi_send_to) : sizeof(struct vdi_done);
+	struct vdi_enter e;
+	bool ebad = false;
+	uint8_t *p;
+
+	memset(&e, 0, sizeof(e));
+	switch (vdi_rng_below(&w->r, 10)) {
+	case 0:
+		e.submit_count = r32(w);
+		break;
+	case 1:
+		e.submit_count = VDI_BATCH_MAX - 1 + vdi_rng_below(&w->r, 3);
+		break;
+	case 2:
+	case 3:
+		e.submit_count = 0;
+		break;
+	default:
+		e.submit_count = 1 + vdi_rng_below(&w->r, 8);
+	}
+	if (e.submit_count && e.submit_count <= 64) {
+		p = rplace(w, e.submit_count * esz, &ebad);
+		if (!ebad && p + e.submit_count * esz <= w->none)
+			fill_entries(w, VDI_IOC_ENTER, p, e.submit_count, esz);
+	} else {
+		p = vdi_rng_pct(&w->r, 50) ? w->arena : w->none - 8 * esz;
+	}
+	e.submit = (uintptr_t)p;
+	e.reap_count = vdi_rng_pct(&w->r, 20) ? 0 : vdi_rng_pct(&w->r, 5) ?
+		VDI_BATCH_MAX - 1 + vdi_rng_below(&w->r, 3) : vdi_rng_pct(&w->r, 3) ?
+		r32(w) : 1 + vdi_rng_below(&w->r, 16);
+	/* where the module writes what it reaps: past the argument */
+	if (e.reap_count)
+		e.reap = (uintptr_t)rout(w, e.reap_count > 64 ? 64 : e.reap_count,
+					 32, 32);
+	else
+		e.reap = vdi_rng_pct(&w->r, 50) ? 0 : (uintptr_t)OUT_BASE(w);
+	e.timeout_ms = e.reap_count && vdi_rng_pct(&w->r, 90) ? rtimeout(w) :
+		(int64_t)rz(w);
+	e.spin_us = vdi_rng_pct(&w->r, 60) ? 0 : vdi_rng_pct(&w->r, 70) ?
+		vdi_rng_below(&w->r, 200) : vdi_rng_pct(&w->r, 50) ?
+		VDI_SPIN_MAX_US - 1 + vdi_rng_below(&w->r, 3) : r32(w);
+	e.flags = (uint32_t)rz(w);
+	e.reserved[vdi_rng_below(&w->r, 2)] = rz(w);
+	e.submitted = e.reaped = 0xa5a5a5a5;
+	memcpy(arg, &e, sizeof(e));
+}
+
+/*
+ * What ENTER returned: an errno the ABI gives it, and counts written back
+ * that say what it did.  @in is the argument as given (NULL when its
+ * pointer was bad), @out the argument after the call.  The pool's kinds
+ * are a worker's belief (a dup, a device opened through one), so the fd's
+ * kind decides nothing but "not ours".
+ */
+static void enter_check(struct worker *w, int fd, const struct vdi_enter *in,
+			const struct vdi_enter *out, int r, int err)
+{
+	bool vdi = pool_kind(w, fd) != K_FREE, ok, written;
+
+	if (r < 0) {
+		/* past the struct's checks: what went in is written back */
+		written = err == ESTALE || err == ENOBUFS || err == EIO ||
+			  err == ETIMEDOUT || err == ESHUTDOWN ||
+			  err == ECONNABORTED || err == EINTR || err == EBADF;
+		if (!vdi)
+			ok = err == EBADF || err == ENOTTY;
+		else
+			ok = written || err == ENOTTY || err == EPROTO ||
+			     err == EFAULT || err == EINVAL;
+		if (ok && written && vdi && in)
+			ok = out->reaped == 0 &&
+			     out->submitted <= in->submit_count;
+	} else {
+		ok = vdi && in && (uint32_t)r <= in->reap_count &&
+		     out->reaped == (uint32_t)r &&
+		     out->submitted == in->submit_count;
+		w->sh->enter_ok[w->id]++;
+	}
+	if (ok)
+		return;
+	w->sh->bad_errno[w->id]++;
+	if (w->bad_printed++ < 10)
+		printf("# worker %d: ENTER on fd %d: returned %d, errno %d (%s)%s\n",
+		       w->id, fd, r, r < 0 ? err : 0, r < 0 ? strerror(err) : "-",
+		       ": undocumented, or the counts do not say what it did");
+}
+
 static void fuzz_ioctl(struct worker *w)
 {
 	unsigned long cmd;
@@ -718,6 +843,7 @@ static void fuzz_ioctl(struct worker *w)
 	uint32_t count = 0;
 	uint8_t *entries = NULL;
 	uint64_t fig_in[8];		/* a figures call's argument as given */
+	struct vdi_enter enter_in;	/* ENTER's */
 
 	switch (vdi_rng_below(&w->r, 20)) {
 	case 0:		/* our magic, any number, any size and direction */
@@ -918,6 +1044,14 @@ static void fuzz_ioctl(struct worker *w)
 			memcpy(arg, &i, sizeof(i));
 			break;
 		}
+		case VDI_IOC_ENTER:
+			/* the argument first in the arena, mostly away from the
+			 * outputs
+			 */
+			arg = w->arena + 8 * vdi_rng_below(&w->r, 56);
+			enter_args(w, fd, arg);
+			memcpy(&enter_in, arg, sizeof(enter_in));
+			break;
 		case VDI_IOC_LIST_SETS:
 		case VDI_IOC_SET_STATS:
 		case VDI_IOC_ABORT_SET:
@@ -946,6 +1080,16 @@ static void fuzz_ioctl(struct worker *w)
 	if (is_figures(cmd))
 		figures_check(w, cmd, fd, bad ? NULL : fig_in, arg, r,
 			      r < 0 ? errno : 0);
+	if (cmd == VDI_IOC_ENTER) {
+		enter_check(w, fd, bad ? NULL : &enter_in,
+			    (const struct vdi_enter *)arg, r, r < 0 ? errno : 0);
+		if (r > 0 && !bad && pool_kind(w, fd) == K_CDEV &&
+		    in_out_room(w, enter_in.reap, (uint64_t)r * 32)) {
+			remember_tags(w, fd, (const struct vdi_command *)
+				      (uintptr_t)enter_in.reap, r);
+			w->sh->deep[w->id] += r;
+		}
+	}
 	if (r > 0 && cmd == VDI_IOC_OPEN_DEVICE) {
 		enum kind k = K_CDEV;
 		unsigned int i;
@@ -978,7 +1122,7 @@ static void drive(struct worker *w)
 	int cset, sset, cdev, sdev, r;
 	char dn[VDI_NAME_MAX];
 
-	switch (vdi_rng_below(&w->r, 6)) {
+	switch (vdi_rng_below(&w->r, 8)) {
 	case 0: {	/* a whole ready set, one device each side, in the pool */
 		while (pool_count(w) > POOL - 6)	/* room for it */
 			pool_close_random(w);
@@ -1088,6 +1232,67 @@ static void drive(struct worker *w)
 			w->calls++;
 		}
 		return;
+	case 6: {	/* the client's turn in one call: ENTER */
+		struct vdi_command cmd[8];
+		struct vdi_done d[8];
+		struct vdi_enter e;
+		unsigned int n = 0, i;
+
+		cdev = pool_pick(w, K_CDEV, NULL);
+		if (cdev < 0)
+			return;
+		/* complete what this fd took before (forgotten afterwards) */
+		for (i = 0; i < w->ntags && n < 8; i++)
+			if (w->tags[i].fd == cdev && vdi_rng_pct(&w->r, 80))
+				d[n++] = (struct vdi_done){ .tag = w->tags[i].tag };
+		for (i = 0; i < w->ntags;)
+			if (w->tags[i].fd == cdev)
+				w->tags[i] = w->tags[--w->ntags];
+			else
+				i++;
+		memset(&e, 0, sizeof(e));
+		e.submit = (uintptr_t)d;
+		e.submit_count = n;
+		e.reap = (uintptr_t)cmd;
+		e.reap_count = 8;
+		e.timeout_ms = vdi_rng_pct(&w->r, 80) ? 0 : 2;
+		e.spin_us = vdi_rng_pct(&w->r, 50) ? 0 : vdi_rng_below(&w->r, 100);
+		r = vdi_enter(cdev, &e);
+		w->calls++;
+		if (r > 0) {
+			remember_tags(w, cdev, cmd, r);
+			w->sh->deep[w->id] += r;
+		}
+		return;
+	}
+	case 7: {	/* the agent's turn in one call: send to devices, reap */
+		struct vdi_completion cpl[16];
+		struct vdi_send_to to[4];
+		struct vdi_enter e;
+		unsigned int i, n = vdi_rng_below(&w->r, 5);
+
+		sset = pool_pick(w, K_SSET, NULL);
+		if (sset < 0)
+			return;
+		for (i = 0; i < n; i++)
+			to[i] = (struct vdi_send_to){
+				.send = { .cookie = i,
+					  .code = 1 + vdi_rng_below(&w->r, 3),
+					  .size = 512 * vdi_rng_below(&w->r, 3),
+					  .buf_offset = 4096 * vdi_rng_below(&w->r, 2) },
+				.device_index = vdi_rng_below(&w->r, 3),
+			};
+		memset(&e, 0, sizeof(e));
+		e.submit = (uintptr_t)to;
+		e.submit_count = n;
+		e.reap = (uintptr_t)cpl;
+		e.reap_count = 16;
+		e.timeout_ms = vdi_rng_pct(&w->r, 80) ? 0 : 2;
+		e.spin_us = vdi_rng_pct(&w->r, 50) ? 0 : vdi_rng_below(&w->r, 100);
+		vdi_enter(sset, &e);
+		w->calls++;
+		return;
+	}
 	default:	/* normal end of a server device */
 		sdev = pool_pick(w, K_SDEV, NULL);
 		if (sdev >= 0) {
@@ -1403,7 +1608,7 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 	long secs = vdi_knob("VDI_FUZZ_SECONDS", 20, 480);
 	struct shared *sh = vdi_shared(sizeof(*sh));
 	uint64_t seed = vdi_seed(), calls = 0, deep = 0, faults = 0;
-	uint64_t bad_errno = 0, figures_ok = 0;
+	uint64_t bad_errno = 0, figures_ok = 0, enter_ok = 0;
 	pid_t pids[16];
 	int64_t t0 = vdi_now_ms();
 	long i, r;
@@ -1452,6 +1657,7 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 		faults += sh->sigbus[i];
 		bad_errno += sh->bad_errno[i];
 		figures_ok += sh->figures_ok[i];
+		enter_ok += sh->enter_ok[i];
 	}
 	printf("# vdi_fuzz: %llu calls in %.1f s (%.0f/s), %llu commands reached "
 	       "a client, seed %llu\n", (unsigned long long)calls,
@@ -1466,13 +1672,15 @@ TEST_F_TIMEOUT(fz, random_calls, 1800)
 			fclose(f);
 		}
 	}
-	printf("# vdi_fuzz: figures' calls: %llu succeeded, %llu with an "
-	       "undocumented errno or outputs\n", (unsigned long long)figures_ok,
+	printf("# vdi_fuzz: figures' calls: %llu succeeded, ENTER: %llu "
+	       "succeeded; %llu of them with an undocumented errno or outputs\n",
+	       (unsigned long long)figures_ok, (unsigned long long)enter_ok,
 	       (unsigned long long)bad_errno);
 	EXPECT_EQ(0, faults);
 	EXPECT_LT(0, deep);
 	EXPECT_EQ(0, bad_errno);
 	EXPECT_LT(0, figures_ok);
+	EXPECT_LT(0, enter_ok);
 	if (calls < (uint64_t)total)
 		printf("# vdi_fuzz: only %llu of %ld calls within %ld s\n",
 		       (unsigned long long)calls, total, secs);
@@ -1544,43 +1752,102 @@ static void *race_sender(void *p)
 	return NULL;
 }
 
+/* The client's completions for one device, ready to hand in. */
+struct race_pending {
+	struct vdi_done d[8];
+	int n;
+	unsigned int dev;
+};
+
+static void race_answer(struct vdi_rng *r, const struct vdi_command *c, int n,
+			struct vdi_done *d)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		d[i] = (struct vdi_done){ .tag = c[i].tag,
+			.completion_code = vdi_rng_pct(r, 95) ? 0 : 112,
+			.bytes_transferred = c[i].code <= 2 ?
+				vdi_rng_below(r, c[i].size + 1) : 0 };
+	/* in any order */
+	if (n > 1 && vdi_rng_pct(r, 30)) {
+		struct vdi_done t = d[0];
+
+		d[0] = d[n - 1];
+		d[n - 1] = t;
+	}
+}
+
+/* COMPLETE what is pending, through the device fd or the set fd. */
+static void race_complete(struct race *x, struct vdi_rng *r,
+			  struct race_pending *pd)
+{
+	int ret;
+
+	if (!pd->n)
+		return;
+	ret = vdi_complete(vdi_rng_pct(r, 70) ? x->s.cdev[pd->dev] : x->s.cset,
+			   pd->d, pd->n);
+	RCALL(x, 1);
+	if (ret > 0)
+		__atomic_add_fetch(&x->completed, ret, __ATOMIC_RELAXED);
+	pd->n = 0;
+}
+
+/*
+ * The client: GET_COMMANDS then COMPLETE, or ENTER handing in the last
+ * completions of the device while it takes the next (spinning at times).
+ */
 static void *race_client(void *p)
 {
 	struct race *x = p;
 	struct vdi_rng r = { .s = x->r.s ^ 2 };
+	struct race_pending pd = { .n = 0 };
 
 	while (!x->stop) {
 		struct vdi_command c[8];
-		struct vdi_done d[8];
 		unsigned int dv = vdi_rng_below(&r, RACE_DEV);
-		int n = vdi_get(x->s.cdev[dv], c, 8, vdi_rng_pct(&r, 50) ? 0 : 2), i, ret;
+		int n;
 
-		RCALL(x, 1);
+		if (vdi_rng_pct(&r, 50)) {
+			struct vdi_enter e;
+
+			if (pd.n && pd.dev != dv)
+				race_complete(x, &r, &pd);
+			vdi_enter_init(&e, pd.d, pd.n, c, 8,
+				       vdi_rng_pct(&r, 50) ? 0 : 2,
+				       vdi_rng_pct(&r, 50) ? 0 : 20);
+			n = vdi_enter(x->s.cdev[dv], &e);
+			RCALL(x, 1);
+			if (e.submitted != VDI_ENTER_UNWRITTEN && e.submitted)
+				__atomic_add_fetch(&x->completed, e.submitted,
+						   __ATOMIC_RELAXED);
+			pd.n = 0;
+		} else {
+			race_complete(x, &r, &pd);
+			n = vdi_get(x->s.cdev[dv], c, 8, vdi_rng_pct(&r, 50) ? 0 : 2);
+			RCALL(x, 1);
+		}
 		if (n == -ECONNABORTED || n == -ENOTTY || n == -EBADF)
 			break;
 		if (n <= 0)
 			continue;
 		__atomic_add_fetch(&x->taken, n, __ATOMIC_RELAXED);
-		for (i = 0; i < n; i++)
-			d[i] = (struct vdi_done){ .tag = c[i].tag,
-				.completion_code = vdi_rng_pct(&r, 95) ? 0 : 112,
-				.bytes_transferred = c[i].code <= 2 ?
-					vdi_rng_below(&r, c[i].size + 1) : 0 };
-		/* through the device fd, or the set fd; in any order */
-		if (n > 1 && vdi_rng_pct(&r, 30)) {
-			struct vdi_done t = d[0];
-
-			d[0] = d[n - 1];
-			d[n - 1] = t;
-		}
-		ret = vdi_complete(vdi_rng_pct(&r, 70) ? x->s.cdev[dv] : x->s.cset, d, n);
-		RCALL(x, 1);
-		if (ret > 0)
-			__atomic_add_fetch(&x->completed, ret, __ATOMIC_RELAXED);
+		race_answer(&r, c, n, pd.d);
+		pd.n = n;
+		pd.dev = dv;
+		if (vdi_rng_pct(&r, 50))
+			race_complete(x, &r, &pd);
 	}
+	/* Nothing stays held: the normal end needs every command back. */
+	race_complete(x, &r, &pd);
 	return NULL;
 }
 
+/*
+ * The agent: WAIT_COMPLETIONS, or ENTER sending a few more commands (as
+ * the sender does, its cookies under the same lock) while it reaps.
+ */
 static void *race_agent(void *p)
 {
 	struct race *x = p;
@@ -1596,7 +1863,33 @@ static void *race_agent(void *p)
 			out = (struct vdi_completion *)(x->none - 2 * sizeof(*out));
 			cnt = 8;
 		}
-		n = vdi_wait(x->s.sset, out, cnt, 2);
+		if (vdi_rng_pct(&r, 50)) {
+			n = vdi_wait(x->s.sset, out, cnt, 2);
+		} else {
+			struct vdi_send_to to[3];
+			struct vdi_enter e;
+			uint32_t k, ns = x->stop ? 0 : vdi_rng_below(&r, 4);
+
+			pthread_mutex_lock(&x->lk);
+			if (x->next_cookie + ns > RACE_MAXCMD)
+				ns = 0;
+			for (k = 0; k < ns; k++)
+				to[k] = (struct vdi_send_to){
+					.send = { .cookie = x->next_cookie + k,
+						  .code = 1 + vdi_rng_below(&r, 2),
+						  .size = 512 * vdi_rng_below(&r, 9),
+						  .buf_offset = 4096 * vdi_rng_below(&r, 12) },
+					.device_index = vdi_rng_below(&r, RACE_DEV),
+				};
+			vdi_enter_init(&e, to, ns, out, cnt, 2,
+				       vdi_rng_pct(&r, 50) ? 0 : 20);
+			n = vdi_enter(x->s.sset, &e);
+			if (e.submitted != VDI_ENTER_UNWRITTEN) {
+				x->next_cookie += e.submitted;
+				x->sent += e.submitted;
+			}
+			pthread_mutex_unlock(&x->lk);
+		}
 		RCALL(x, 1);
 		if (n == -EFAULT) {
 			x->efault++;

@@ -549,7 +549,8 @@ TEST(version_reports_figures)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, vdi_version(fd, &v));
 	EXPECT_EQ(1U, v.api_major);
-	EXPECT_EQ(2U, v.api_minor);
+	/* the figures came with API 1.2; later minors keep them */
+	EXPECT_LE(2U, v.api_minor);
 	EXPECT_TRUE(v.features & VDI_FEAT_STATS);
 	close(fd);
 }

@@ -5,8 +5,10 @@
  * enables events/vdi/, clears the buffer, runs VDI between two processes
  * (or one, for the IO-ERROR flush), and reads the trace back: every event
  * of the run appears, for each command in the order send, take, complete,
- * reap, with the fields the processes saw.  The format files name every
- * field and resolve every symbol to a number, which is what the tools parse.
+ * reap, with the fields the processes saw; a backup made with ENTER (one
+ * call per turn, API 1.3) gives the very same events.  The format files
+ * name every field and resolve every symbol to a number, which is what the
+ * tools parse.
  */
 #include "vdi_test_util.h"
 
@@ -395,6 +397,7 @@ static struct vdi_done tr_answer(const struct vdi_command *c)
 
 struct tr_shared {
 	char name[VDI_NAME_MAX];
+	bool enter;			/* both sides make their turns with ENTER */
 	pid_t server_pid;
 	int ntaken;
 	uint32_t taken_dev[TR_NCMD];
@@ -425,6 +428,28 @@ static int tr_server_open(struct tr_shared *x, int *set, int *dev,
 	return 0;
 }
 
+/* The engine's turns with ENTER: the whole plan in one call, then reaps. */
+static int tr_server_enter(struct tr_shared *x, int set)
+{
+	struct vdi_send_to to[TR_NCMD];
+	struct vdi_enter e;
+	int n = 0, r;
+
+	for (int i = 0; i < TR_NCMD; i++)
+		to[i] = (struct vdi_send_to){ .send = tr_plan[i].s,
+					      .device_index = tr_plan[i].dev };
+	vdi_enter_init(&e, to, TR_NCMD, x->reaped, TR_NCMD, 10000, 50);
+	r = vdi_enter(set, &e);
+	CKEQ(TR_NCMD, e.submitted);
+	while (r > 0 && (n += r) < TR_NCMD) {
+		vdi_enter_init(&e, NULL, 0, x->reaped + n, TR_NCMD - n, 10000,
+			       50);
+		r = vdi_enter(set, &e);
+	}
+	CKEQ(TR_NCMD, n);
+	return 0;
+}
+
 /* The engine: send the plan, reap every completion, end normally. */
 static int tr_server(struct vdi_chan *ch, void *arg)
 {
@@ -438,9 +463,15 @@ static int tr_server(struct vdi_chan *ch, void *arg)
 	r = tr_server_open(x, &set, dev, TR_NDEV);
 	if (r)
 		return r;
-	for (i = 0; i < TR_NCMD; i++)
-		CKEQ(1, vdi_send(dev[tr_plan[i].dev], &tr_plan[i].s, 1));
-	CKEQ(TR_NCMD, vdi_wait_n(set, x->reaped, TR_NCMD, 10000, &err));
+	if (x->enter) {
+		r = tr_server_enter(x, set);
+		if (r)
+			return r;
+	} else {
+		for (i = 0; i < TR_NCMD; i++)
+			CKEQ(1, vdi_send(dev[tr_plan[i].dev], &tr_plan[i].s, 1));
+		CKEQ(TR_NCMD, vdi_wait_n(set, x->reaped, TR_NCMD, 10000, &err));
+	}
 	for (i = 0; i < TR_NDEV; i++)
 		CKEQ(0, vdi_close_device(dev[i]));
 	CKEQ(-ESHUTDOWN, vdi_wait(set, &extra, 1, 10000));
@@ -448,6 +479,53 @@ static int tr_server(struct vdi_chan *ch, void *arg)
 		close(dev[i]);
 	close(set);
 	return 0;
+}
+
+/*
+ * The backup application's turns with ENTER: each call on a device hands
+ * in the completions of what it took there last time and takes the next.
+ */
+static void tr_client_enter(struct __test_metadata *_metadata,
+			    struct tr_shared *x, const int *dev)
+{
+	struct vdi_done done[TR_NDEV][TR_NCMD];
+	int ndone[TR_NDEV] = { 0 }, r;
+	struct vdi_command cmd[TR_NCMD];
+	struct vdi_enter e;
+	int64_t end;
+
+	end = vdi_now_ms() + 10000;
+	while (x->ntaken < TR_NCMD) {
+		ASSERT_GT(end, vdi_now_ms()) TH_LOG("took %d", x->ntaken);
+		for (unsigned int d = 0; d < TR_NDEV &&
+					 x->ntaken < TR_NCMD; d++) {
+			vdi_enter_init(&e, done[d], ndone[d], cmd, TR_NCMD, 20,
+				       50);
+			r = vdi_enter(dev[d], &e);
+			ASSERT_EQ((uint32_t)ndone[d], e.submitted);
+			ndone[d] = 0;
+			if (r == -ETIMEDOUT)
+				continue;
+			ASSERT_LT(0, r);
+			ASSERT_GE(TR_NCMD, x->ntaken + r);
+			for (int k = 0; k < r; k++) {
+				x->taken_dev[x->ntaken] = d;
+				x->taken[x->ntaken++] = cmd[k];
+				done[d][k] = tr_answer(&cmd[k]);
+			}
+			ndone[d] = r;
+		}
+	}
+	/* The last completions, then the end of each device. */
+	for (unsigned int d = 0; d < TR_NDEV; d++) {
+		vdi_enter_init(&e, done[d], ndone[d], NULL, 0, 0, 0);
+		ASSERT_EQ(0, vdi_enter(dev[d], &e));
+		ASSERT_EQ((uint32_t)ndone[d], e.submitted);
+	}
+	for (unsigned int d = 0; d < TR_NDEV; d++) {
+		vdi_enter_init(&e, NULL, 0, cmd, 1, 10000, 50);
+		EXPECT_EQ(-ESHUTDOWN, vdi_enter(dev[d], &e));
+	}
 }
 
 /* The backup application: create, take and complete all, end. */
@@ -473,6 +551,10 @@ static void tr_client(struct __test_metadata *_metadata,
 		ASSERT_LE(0, dev[i]);
 		ASSERT_EQ(i, idx);
 	}
+	if (x->enter) {
+		tr_client_enter(_metadata, x, dev);
+		goto out;
+	}
 	end = vdi_now_ms() + 10000;
 	while (x->ntaken < TR_NCMD) {
 		ASSERT_GT(end, vdi_now_ms()) TH_LOG("took %d", x->ntaken);
@@ -496,10 +578,11 @@ static void tr_client(struct __test_metadata *_metadata,
 		}
 	}
 	/* The server closes the devices once the agent has everything. */
-	for (unsigned int d = 0; d < TR_NDEV; d++) {
+	for (unsigned int d = 0; d < TR_NDEV; d++)
 		EXPECT_EQ(-ESHUTDOWN, vdi_get(dev[d], cmd, 1, 10000));
+out:
+	for (unsigned int d = 0; d < TR_NDEV; d++)
 		close(dev[d]);
-	}
 	close(set);
 }
 
@@ -611,7 +694,8 @@ static void tr_check_command(struct __test_metadata *_metadata,
 	EXPECT_EQ(x->server_pid, log->ev[ir].pid);
 }
 
-TEST_F(trace, backup_events_in_order_with_their_fields)
+static void tr_backup(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(trace) *self, bool enter)
 {
 	struct tr_shared *x = self->x;
 	const struct tr_log *log = self->log;
@@ -622,6 +706,7 @@ TEST_F(trace, backup_events_in_order_with_their_fields)
 
 	if (!tr_begin(_metadata, &self->t))
 		return;
+	x->enter = enter;
 	ASSERT_EQ(0, vdi_spawn(&self->p, tr_server, x));
 	tr_client(_metadata, x, &self->p.ch);
 	ASSERT_EQ(0, vdi_reap(&self->p, 10000));
@@ -707,6 +792,17 @@ TEST_F(trace, backup_events_in_order_with_their_fields)
 		last[d] = i;
 	}
 	EXPECT_EQ(0, tr_count(log, "vdi_abort", set));
+}
+
+TEST_F(trace, backup_events_in_order_with_their_fields)
+{
+	tr_backup(_metadata, self, false);
+}
+
+/* The same backup, each side's turns made with ENTER: the same events. */
+TEST_F(trace, backup_through_enter_gives_the_same_events)
+{
+	tr_backup(_metadata, self, true);
 }
 
 /* ------------------------------------------------------------------ */
