@@ -1677,19 +1677,32 @@ struct flow {
 	uint64_t calls[2];		/* ioctls from the first send to the end */
 	uint64_t multi[2];		/* ENTER calls that reaped more than one */
 	int64_t cpu_us[2];		/* the process's CPU time over that */
+	int64_t csw[2];			/* its context switches over that */
+	volatile int last_cpu[2];	/* the CPU of its last turn */
+	uint64_t same_cpu[2];		/* turns on the other side's CPU */
 	int64_t wall_us;		/* server: first send to last completion */
 	struct vdi_dev_stats dev;	/* server: the figures before the end */
 	int stats_ret;
 };
 
-/* The process's user + system time, µs. */
-static int64_t proc_cpu_us(void)
+/* The process's user + system time, µs; *csw its context switches. */
+static int64_t proc_cpu_us(int64_t *csw)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
+	*csw = ru.ru_nvcsw + ru.ru_nivcsw;
 	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
 	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* Note the CPU a side makes its turn on, and whether the other's is it. */
+static void flow_note_cpu(struct flow *f, int side)
+{
+	int cpu = sched_getcpu();
+
+	f->last_cpu[side] = cpu;
+	f->same_cpu[side] += f->last_cpu[!side] == cpu;
 }
 
 /* F_OLD's wait: poll with timeout 0 for up to spin_us, then sleep. */
@@ -1723,7 +1736,7 @@ static int flow_server(struct vdi_chan *ch, void *arg)
 	struct vdi_set_stats st;
 	struct vdi_enter e;
 	int set, dev, r;
-	int64_t t0, cpu0;
+	int64_t t0, cpu0, csw0;
 
 	CKEQ(0, vdi_chan_expect(ch, 1, 10000));
 	set = vdi_open_server(f->name);
@@ -1735,8 +1748,9 @@ static int flow_server(struct vdi_chan *ch, void *arg)
 	CK(dev >= 0);
 	CKEQ(0, vdi_chan_expect(ch, 2, 10000));		/* the client is ready */
 	t0 = vdi_now_us();
-	cpu0 = proc_cpu_us();
+	cpu0 = proc_cpu_us(&csw0);
 	while (reaped < f->n) {
+		flow_note_cpu(f, F_SERVER);
 		nsub = f->depth - (sent - reaped);
 		if (nsub > f->n - sent)
 			nsub = f->n - sent;
@@ -1769,7 +1783,8 @@ static int flow_server(struct vdi_chan *ch, void *arg)
 		reaped += r;
 	}
 	f->wall_us = vdi_now_us() - t0;
-	f->cpu_us[F_SERVER] = proc_cpu_us() - cpu0;
+	f->cpu_us[F_SERVER] = proc_cpu_us(&f->csw[F_SERVER]) - cpu0;
+	f->csw[F_SERVER] -= csw0;
 	memset(&req, 0, sizeof(req));
 	req.devs = (uintptr_t)&f->dev;
 	req.dev_size = sizeof(f->dev);
@@ -1793,7 +1808,7 @@ static int flow_client(struct vdi_chan *ch, void *arg)
 	uint32_t taken = 0, ndone = 0, i;
 	struct vdi_enter e;
 	int set, dev, r;
-	int64_t cpu0;
+	int64_t cpu0, csw0;
 
 	set = vdi_create_set(f->name, 1, 0);
 	CK(set >= 0);
@@ -1802,8 +1817,9 @@ static int flow_client(struct vdi_chan *ch, void *arg)
 	dev = vdi_open_device(set, f->name, 0, NULL);
 	CK(dev >= 0);
 	CKEQ(0, vdi_chan_send(ch, 2));			/* ready */
-	cpu0 = proc_cpu_us();
+	cpu0 = proc_cpu_us(&csw0);
 	for (;;) {
+		flow_note_cpu(f, F_CLIENT);
 		if (f->mode == F_ENTER) {
 			f->calls[F_CLIENT]++;
 			r = enter(dev, done, ndone, cmd, f->batch, E_LONG_MS,
@@ -1828,7 +1844,8 @@ static int flow_client(struct vdi_chan *ch, void *arg)
 		ndone = r;
 		taken += r;
 	}
-	f->cpu_us[F_CLIENT] = proc_cpu_us() - cpu0;
+	f->cpu_us[F_CLIENT] = proc_cpu_us(&f->csw[F_CLIENT]) - cpu0;
+	f->csw[F_CLIENT] -= csw0;
 	CKEQ(f->n, taken);
 	close(dev);
 	close(set);
@@ -1980,12 +1997,16 @@ TEST_F_TIMEOUT(flow, ping_pong_round_trips_and_calls, 300)
 			EXPECT_LE(2 * PING_N, f->calls[F_SERVER]);
 			EXPECT_LE(2 * PING_N, f->calls[F_CLIENT]);
 		}
-		printf("# ping-pong %-32s %7.1f us/round trip, syscalls/round trip: server %.2f client %.2f, CPU us/round trip: server %.1f client %.1f\n",
+		printf("# ping-pong %-32s %7.1f us/round trip; per round trip, server/client: %.2f/%.2f syscalls, %.1f/%.1f us CPU, %.2f/%.2f context switches, %.2f/%.2f turns on the same CPU\n",
 		       m[i].what, (double)f->wall_us / PING_N,
 		       (double)f->calls[F_SERVER] / PING_N,
 		       (double)f->calls[F_CLIENT] / PING_N,
 		       (double)f->cpu_us[F_SERVER] / PING_N,
-		       (double)f->cpu_us[F_CLIENT] / PING_N);
+		       (double)f->cpu_us[F_CLIENT] / PING_N,
+		       (double)f->csw[F_SERVER] / PING_N,
+		       (double)f->csw[F_CLIENT] / PING_N,
+		       (double)f->same_cpu[F_SERVER] / PING_N,
+		       (double)f->same_cpu[F_CLIENT] / PING_N);
 		munmap(f, sizeof(*f));
 	}
 }
