@@ -539,7 +539,7 @@ static int vdi_client_enter(vdi_client_device *dev,
 	uint64_t start = 0, t0 = 0;
 	struct vdi_spin spin;
 	int n, fd, err = 0, ret = NOERROR;
-	bool known = true;
+	bool known = true, nomem = false;
 
 	*got = 0;
 	reap = max < VDI_CLIENT_BATCH ? max : VDI_CLIENT_BATCH;
@@ -567,12 +567,11 @@ static int vdi_client_enter(vdi_client_device *dev,
 	/* An unknown command: apply the ones before it, take nothing. */
 	if (!known)
 		reap = 0;
-	/* Records first: commands the module hands out must have a home. */
+	/* Records first: commands the module hands out must have a home;
+	 * without them, only complete (as the two calls would). */
 	if (reap && !vdi_recs_reserve(dev, reap)) {
-		vdi_recs_hold(recs, 0, nsub);
-		ret = vdi_fail(VD_E_MEMORY, "GetCommand: no memory; nothing "
-			       "was completed");
-		goto out_leave;
+		reap = 0;
+		nomem = true;
 	}
 	if (!nsub && !reap)
 		goto out_result;
@@ -645,6 +644,8 @@ out_result:
 	if (!known)
 		ret = vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
 			       "this device handed out, or completed already");
+	else if (nomem)
+		ret = vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
 out_leave:
 	*done += applied;
 	vdi_dev_leave(dev);

@@ -678,6 +678,125 @@ TEST(complete_and_get_while_the_client_closes_without_enter)
 	scene_close_mid_call(_metadata, false);
 }
 
+/*
+ * Fault injection for VD_E_MEMORY: while calloc_fails is set, calloc()
+ * fails in this process (libvdi's records of commands are calloc()ed; the
+ * executable's calloc interposes on the one libvdi.so.1 calls).
+ */
+static volatile int calloc_fails;
+extern void *__libc_calloc(size_t n, size_t size);
+
+void *calloc(size_t n, size_t size)
+{
+	if (calloc_fails) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
+}
+
+static int memory_child(struct lt_peer *self, void *arg)
+{
+	const char *name = (const char *)arg;
+	vdi_client_set *set = vdi_client_set_new();
+	vdi_client_completion c;
+	vdi_client_device *dev;
+	VDC_Command *cmds[64];
+	unsigned int done, got;
+	struct lt_msg m;
+	VDConfig cfg;
+	int r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.deviceCount = 1;
+	CKEQ(NOERROR, vdi_client_create(set, name, &cfg));
+	lt_msg_init(&m, 0);
+	CK(lt_send(self, &m) == 0);
+	CKEQ(NOERROR, vdi_client_get_configuration(set, 5000, &cfg));
+	CKEQ(NOERROR, vdi_client_open_device(set, name, &dev));
+	/* No record for a command yet, and none can be made. */
+	calloc_fails = 1;
+	r = vdi_client_complete_and_get(dev, NULL, 0, &done, 5000, cmds, 4,
+					&got);
+	calloc_fails = 0;
+	CKEQ(VD_E_MEMORY, r);
+	CKEQ(0, got);
+	CKEQ(NOERROR, vdi_client_complete_and_get(dev, NULL, 0, &done, 5000,
+						  cmds, 1, &got));
+	CKEQ(1, got);
+	/* Room for 63 more; 64 asked: the completion goes, nothing comes. */
+	c = lt_rc_completion(cmds[0], 0);
+	calloc_fails = 1;
+	r = vdi_client_complete_and_get(dev, &c, 1, &done, 5000, cmds, 64,
+					&got);
+	calloc_fails = 0;
+	CKEQ(VD_E_MEMORY, r);
+	CKEQ(1, done);
+	CKEQ(0, got);
+	/* The second command waited in the queue. */
+	CKEQ(NOERROR, vdi_client_complete_and_get(dev, NULL, 0, &done, 5000,
+						  cmds, 64, &got));
+	CKEQ(1, got);
+	CKEQ(1, cmds[0]->position);
+	c = lt_rc_completion(cmds[0], 0);
+	CKEQ(VD_E_CLOSE, vdi_client_complete_and_get(dev, &c, 1, &done, 5000,
+						     cmds, 64, &got));
+	CKEQ(1, done);
+	CKEQ(NOERROR, vdi_client_close(set));
+	vdi_client_set_free(set);
+	return 0;
+}
+
+static void scene_memory(struct __test_metadata *_metadata, bool enter)
+{
+	char name[LT_NAME_MAX];
+	vdi_server_device *dev;
+	vdi_server_set *set;
+	struct lt_agent agent;
+	struct lt_cmd k[2];
+	struct lt_peer rc;
+	struct lt_msg m;
+	int i;
+
+	use_enter(enter);
+	lt_name(name, "cagmem");
+	ASSERT_EQ(0, lt_spawn(&rc, memory_child, name));
+	ASSERT_EQ(0, lt_recv(&rc, &m, 5000));
+	ASSERT_VD(NOERROR, vdi_server_open(&set, NULL, name));
+	ASSERT_VD(NOERROR, vdi_server_begin_configuration(set, VDF_WriteMedia,
+							  0, 512, 65536, 0));
+	ASSERT_VD(NOERROR, vdi_server_end_configuration(set));
+	ASSERT_VD(NOERROR, vdi_server_open_device(set, name, &dev));
+	ASSERT_EQ(0, lt_agent_start(&agent, set));
+	for (i = 0; i < 2; i++) {
+		lt_cmd_init(&k[i], i, VDC_Flush, 0, i);
+		ASSERT_VD(NOERROR, lt_send_cmd(dev, &k[i]));
+	}
+	ASSERT_EQ(0, lt_wait_calls(2, 10000));
+	ASSERT_VD(NOERROR, vdi_server_close_device(dev));
+	EXPECT_EQ(0, lt_reap(&rc, 10000));
+	ASSERT_TRUE(lt_agent_done(&agent, 5000));
+	EXPECT_VD(NOERROR, agent.ret);
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(1, k[i].calls);
+		EXPECT_EQ(0, k[i].code);
+		EXPECT_EQ(i + 7, k[i].pos);
+	}
+	EXPECT_VD(NOERROR, vdi_server_close(set));
+	lt_peer_kill(&rc);
+}
+
+TEST(complete_and_get_out_of_memory)
+{
+	ASSERT_MODULE_HAS_ENTER();
+	scene_memory(_metadata, true);
+}
+
+TEST(complete_and_get_out_of_memory_without_enter)
+{
+	scene_memory(_metadata, false);
+}
+
 /* ------------------------------------------------------------------ */
 /* SendCommand in a routine, on the agent's thread                     */
 
