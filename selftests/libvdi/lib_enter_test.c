@@ -699,10 +699,10 @@ static int memory_child(struct lt_peer *self, void *arg)
 {
 	const char *name = (const char *)arg;
 	vdi_client_set *set = vdi_client_set_new();
-	vdi_client_completion c;
+	vdi_client_completion c[2];
 	vdi_client_device *dev;
-	VDC_Command *cmds[64];
-	unsigned int done, got;
+	VDC_Command *cmds[4], *more[64];
+	unsigned int done, got, held;
 	struct lt_msg m;
 	VDConfig cfg;
 	int r;
@@ -721,27 +721,31 @@ static int memory_child(struct lt_peer *self, void *arg)
 	calloc_fails = 0;
 	CKEQ(VD_E_MEMORY, r);
 	CKEQ(0, got);
-	CKEQ(NOERROR, vdi_client_complete_and_get(dev, NULL, 0, &done, 5000,
-						  cmds, 1, &got));
-	CKEQ(1, got);
-	/* Room for 63 more; 64 asked: the completion goes, nothing comes. */
-	c = lt_rc_completion(cmds[0], 0);
+	/* Hold two: a chunk of 64 records is made, 62 are spare. */
+	for (held = 0; held < 2; held += got)
+		CKEQ(NOERROR, vdi_client_complete_and_get(dev, NULL, 0, &done,
+							  5000, cmds + held,
+							  2 - held, &got));
+	/* 64 asked, fewer than that spare even with the completed one's
+	 * record back: the completion goes, nothing comes. */
+	c[0] = lt_rc_completion(cmds[0], 0);
 	calloc_fails = 1;
-	r = vdi_client_complete_and_get(dev, &c, 1, &done, 5000, cmds, 64,
+	r = vdi_client_complete_and_get(dev, c, 1, &done, 5000, more, 64,
 					&got);
 	calloc_fails = 0;
 	CKEQ(VD_E_MEMORY, r);
 	CKEQ(1, done);
 	CKEQ(0, got);
-	/* The second command waited in the queue. */
+	/* The third command waited in the queue. */
 	CKEQ(NOERROR, vdi_client_complete_and_get(dev, NULL, 0, &done, 5000,
-						  cmds, 64, &got));
+						  more, 64, &got));
 	CKEQ(1, got);
-	CKEQ(1, cmds[0]->position);
-	c = lt_rc_completion(cmds[0], 0);
-	CKEQ(VD_E_CLOSE, vdi_client_complete_and_get(dev, &c, 1, &done, 5000,
-						     cmds, 64, &got));
-	CKEQ(1, done);
+	CKEQ(2, more[0]->position);
+	c[0] = lt_rc_completion(cmds[1], 0);
+	c[1] = lt_rc_completion(more[0], 0);
+	CKEQ(VD_E_CLOSE, vdi_client_complete_and_get(dev, c, 2, &done, 5000,
+						     more, 64, &got));
+	CKEQ(2, done);
 	CKEQ(NOERROR, vdi_client_close(set));
 	vdi_client_set_free(set);
 	return 0;
@@ -753,7 +757,7 @@ static void scene_memory(struct __test_metadata *_metadata, bool enter)
 	vdi_server_device *dev;
 	vdi_server_set *set;
 	struct lt_agent agent;
-	struct lt_cmd k[2];
+	struct lt_cmd k[3];
 	struct lt_peer rc;
 	struct lt_msg m;
 	int i;
@@ -768,16 +772,16 @@ static void scene_memory(struct __test_metadata *_metadata, bool enter)
 	ASSERT_VD(NOERROR, vdi_server_end_configuration(set));
 	ASSERT_VD(NOERROR, vdi_server_open_device(set, name, &dev));
 	ASSERT_EQ(0, lt_agent_start(&agent, set));
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		lt_cmd_init(&k[i], i, VDC_Flush, 0, i);
 		ASSERT_VD(NOERROR, lt_send_cmd(dev, &k[i]));
 	}
-	ASSERT_EQ(0, lt_wait_calls(2, 10000));
+	ASSERT_EQ(0, lt_wait_calls(3, 10000));
 	ASSERT_VD(NOERROR, vdi_server_close_device(dev));
 	EXPECT_EQ(0, lt_reap(&rc, 10000));
 	ASSERT_TRUE(lt_agent_done(&agent, 5000));
 	EXPECT_VD(NOERROR, agent.ret);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		EXPECT_EQ(1, k[i].calls);
 		EXPECT_EQ(0, k[i].code);
 		EXPECT_EQ(i + 7, k[i].pos);
