@@ -270,6 +270,16 @@ int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout_ms,
 int vdi_client_complete_commands(vdi_client_device *dev,
 				 const vdi_client_completion *c,
 				 unsigned int count, unsigned int *done);
+/* Both in one: complete c[0..count-1] as vdi_client_complete_commands
+ * would (*done), then, once every one was applied, get up to max commands
+ * as vdi_client_get_commands would (*got >= 1 on NOERROR).  One system call
+ * for up to 64 of each with a module of API 1.3; an older module gets the
+ * two calls.  (LIBVDI_1.4) */
+int vdi_client_complete_and_get(vdi_client_device *dev,
+				const vdi_client_completion *c,
+				unsigned int count, unsigned int *done,
+				int64_t timeout_ms, VDC_Command **cmds,
+				unsigned int max, unsigned int *got);
 
 /* ---- Extras ---- */
 /* Wait until ExecuteCompletionAgent runs on some thread (SendCommand needs

@@ -55,6 +55,7 @@ struct vdi_client_device {
 	unsigned int nreserved;		/* spares promised to GetCommands */
 	unsigned int nheld;		/* commands the client holds */
 	struct vdi_spin spin;		/* GetCommand's */
+	bool has_enter;		/* VDI_IOC_ENTER (API 1.3) */
 };
 
 struct vdi_client_set {
@@ -66,6 +67,7 @@ struct vdi_client_set {
 	unsigned int calls;		/* threads waiting in GetConfiguration */
 	bool secondary;
 	bool configured;		/* GetConfiguration succeeded */
+	bool has_enter;		/* the module has VDI_IOC_ENTER */
 	unsigned int mode;		/* vdi_client_set_access() */
 	int gid;
 	char name[VDI_NAME_MAX];	/* the set's, for Close's probe */
@@ -121,6 +123,7 @@ VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 				    const char *name, VDConfig *cfg)
 {
 	struct vdi_create arg = { 0 };
+	uint64_t features;
 	int fd, ret;
 
 	if (!set || !name || !cfg || strlen(name) >= sizeof(arg.name))
@@ -142,7 +145,7 @@ VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 		arg.flags = VDI_CREATE_GID;
 		arg.gid = set->gid;
 	}
-	ret = vdi_open_node(&fd);
+	ret = vdi_open_node(&fd, &features);
 	if (ret)
 		goto out_unlock;
 	if (ioctl(fd, VDI_IOC_CREATE, &arg) < 0) {
@@ -157,6 +160,7 @@ VDI_EXPORT int vdi_client_create_ex(vdi_client_set *set, const char *instance,
 	set->fd = fd;
 	set->secondary = false;
 	set->configured = false;
+	set->has_enter = vdi_use_enter(features);
 	strcpy(set->name, name);
 out_unlock:
 	pthread_mutex_unlock(&set->lock);
@@ -291,6 +295,7 @@ VDI_EXPORT int vdi_client_open_device(vdi_client_set *set, const char *name,
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_cond_init(&dev->idle, NULL);
 	dev->fd = fd;
+	dev->has_enter = set->has_enter;
 	dev->area = set->area.base;
 	dev->next = set->devs;
 	set->devs = dev;
@@ -386,31 +391,77 @@ static void vdi_dev_leave(vdi_client_device *dev)
 
 #define VDI_CLIENT_BATCH 64
 
-VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
-				       VDC_Command **cmds, unsigned int max,
-				       unsigned int *count)
+/*
+ * After the set's Close: a command the device handed out and the client
+ * still held was ended by Close's abort (VD_E_ABORT); any other pointer is
+ * VD_E_INVALID.  The caller holds @lock.
+ */
+static int vdi_complete_closed(vdi_client_device *dev,
+			       const vdi_client_completion *c)
+{
+	struct vdi_cmd_rec *rec = vdi_rec_lookup(dev, c->cmd);
+
+	if (!rec)
+		return vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
+				"this device handed out, or completed already");
+	vdi_rec_put(dev, rec);
+	return vdi_fail(VD_E_ABORT, "CompleteCommand: the set was closed; "
+			"the command was aborted");
+}
+
+/* GetCommand on a device whose set was closed; the caller holds @lock. */
+static int vdi_get_closed(const vdi_client_device *dev)
+{
+	if (dev->ended)
+		return vdi_fail(VD_E_CLOSE, "GetCommand: the device ended, and "
+				"its set is closed");
+	return vdi_fail(VD_E_ABORT, "GetCommand: the set was closed");
+}
+
+/*
+ * Hand out @n commands the module gave, each in a record reserved for it;
+ * the caller holds @lock.
+ */
+static void vdi_hand_out(vdi_client_device *dev, const struct vdi_command *c,
+			 int n, VDC_Command **cmds)
+{
+	struct vdi_cmd_rec *rec;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		rec = vdi_rec_take(dev);
+		rec->tag = c[i].tag;
+		rec->cmd.commandCode = (int32_t)c[i].code;
+		rec->cmd.size = (int32_t)c[i].size;
+		rec->cmd.position = c[i].position;
+		rec->cmd.buffer = c[i].buf_offset == VDI_NO_BUFFER ? NULL :
+				  dev->area + c[i].buf_offset;
+		cmds[i] = &rec->cmd;
+	}
+}
+
+/*
+ * GetCommand with the calls of API 1.2: a spin of polls (timeout 0), then
+ * a blocking GET_COMMANDS.
+ */
+static int vdi_client_get_polling(vdi_client_device *dev, int64_t timeout,
+				  VDC_Command **cmds, unsigned int max,
+				  unsigned int *count)
 {
 	struct vdi_command c[VDI_CLIENT_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)c };
-	struct vdi_cmd_rec *rec;
 	struct vdi_spin spin;
 	uint64_t start;
-	int i, n, fd, err = 0;
+	int n, fd, err = 0;
 
-	if (!dev || !cmds || !count || !max)
-		return vdi_fail(VD_E_INVALID, "GetCommand: bad argument");
-	*count = 0;
 	b.count = max < VDI_CLIENT_BATCH ? max : VDI_CLIENT_BATCH;
 
 	pthread_mutex_lock(&dev->lock);
 	fd = vdi_dev_enter(dev);
 	if (fd < 0) {
-		n = dev->ended;
+		n = vdi_get_closed(dev);
 		pthread_mutex_unlock(&dev->lock);
-		if (n)
-			return vdi_fail(VD_E_CLOSE, "GetCommand: the device "
-					"ended, and its set is closed");
-		return vdi_fail(VD_E_ABORT, "GetCommand: the set was closed");
+		return n;
 	}
 	/* Records first: commands the module hands out must have a home. */
 	if (!vdi_recs_reserve(dev, b.count)) {
@@ -445,22 +496,176 @@ VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
 	}
 	if (n < 0 && err == ESHUTDOWN)
 		dev->ended = true;
-	for (i = 0; i < n; i++) {
-		rec = vdi_rec_take(dev);
-		rec->tag = c[i].tag;
-		rec->cmd.commandCode = (int32_t)c[i].code;
-		rec->cmd.size = (int32_t)c[i].size;
-		rec->cmd.position = c[i].position;
-		rec->cmd.buffer = c[i].buf_offset == VDI_NO_BUFFER ? NULL :
-				  dev->area + c[i].buf_offset;
-		cmds[i] = &rec->cmd;
-	}
+	if (n > 0)
+		vdi_hand_out(dev, c, n, cmds);
 	vdi_dev_leave(dev);
 	pthread_mutex_unlock(&dev->lock);
 	if (n < 0)
 		return vdi_from_errno(err, "GetCommand");
 	*count = n;
 	return NOERROR;
+}
+
+/* Mark the records of completions not applied as held again. */
+static void vdi_recs_hold(struct vdi_cmd_rec **recs, unsigned int from,
+			  unsigned int to)
+{
+	for (; from < to; from++)
+		recs[from]->held = true;
+}
+
+/*
+ * One VDI_IOC_ENTER on the device (API 1.3): complete c[0..count-1]
+ * (count <= VDI_CLIENT_BATCH), then, with @max not 0, take up to @max
+ * commands, waiting up to @timeout for the first after the module's spin.
+ * Adds the completions applied to *@done; *@got: the commands handed out.
+ * NOERROR; the code of the first completion refused (no command taken);
+ * or GetCommand's code.
+ */
+static int vdi_client_enter(vdi_client_device *dev,
+			    const vdi_client_completion *c, unsigned int count,
+			    unsigned int *done, int64_t timeout,
+			    VDC_Command **cmds, unsigned int max,
+			    unsigned int *got)
+{
+	struct vdi_cmd_rec *recs[VDI_CLIENT_BATCH];
+	struct vdi_command out[VDI_CLIENT_BATCH];
+	struct vdi_done d[VDI_CLIENT_BATCH];
+	struct vdi_enter e = {
+		.submit = (uintptr_t)d,
+		.reap = (uintptr_t)out,
+	};
+	unsigned int i, nsub, reap, applied = 0;
+	uint64_t start = 0, t0 = 0;
+	struct vdi_spin spin;
+	int n, fd, err = 0, ret = NOERROR;
+	bool known = true, nomem = false;
+
+	*got = 0;
+	reap = max < VDI_CLIENT_BATCH ? max : VDI_CLIENT_BATCH;
+	pthread_mutex_lock(&dev->lock);
+	fd = vdi_dev_enter(dev);
+	if (fd < 0) {
+		ret = count ? vdi_complete_closed(dev, &c[0]) :
+			      vdi_get_closed(dev);
+		pthread_mutex_unlock(&dev->lock);
+		return ret;
+	}
+	/* Unmark each record as we go: a command named twice fails. */
+	for (nsub = 0; nsub < count; nsub++) {
+		recs[nsub] = vdi_rec_lookup(dev, c[nsub].cmd);
+		if (!recs[nsub]) {
+			known = false;
+			break;
+		}
+		recs[nsub]->held = false;
+		d[nsub].tag = recs[nsub]->tag;
+		d[nsub].completion_code = c[nsub].completionCode;
+		d[nsub].bytes_transferred = c[nsub].bytesTransferred;
+		d[nsub].position = c[nsub].position;
+	}
+	/* An unknown command: apply the ones before it, take nothing. */
+	if (!known)
+		reap = 0;
+	/* Records first: commands the module hands out must have a home;
+	 * without them, only complete (as the two calls would). */
+	if (reap && !vdi_recs_reserve(dev, reap)) {
+		reap = 0;
+		nomem = true;
+	}
+	if (!nsub && !reap)
+		goto out_result;
+	spin = dev->spin;
+	pthread_mutex_unlock(&dev->lock);
+
+	/* Unmarked records are ours alone; the wait is without the lock:
+	 * CompleteCommand goes on meanwhile. */
+	timeout = vdi_timeout(timeout);
+	if (reap && timeout > 0)
+		start = vdi_now_us();
+	e.submit_count = nsub;
+	e.reap_count = reap;
+	e.spin_us = reap ? vdi_spin_plan(&spin, timeout) : 0;
+	for (;;) {
+		e.timeout_ms = reap ? vdi_left(timeout, start) : 0;
+		e.submitted = 0;
+		e.reaped = 0;
+		if (e.spin_us)
+			t0 = vdi_now_us();
+		n = ioctl(fd, VDI_IOC_ENTER, &e);
+		err = n < 0 ? errno : 0;
+		if (e.spin_us && err != EINTR)
+			vdi_spin_learn(&spin, e.spin_us, vdi_now_us() - t0,
+				       n > 0 || err != ETIMEDOUT);
+		/* A retry neither spins nor submits again what went in. */
+		e.spin_us = 0;
+		applied += e.submitted;
+		e.submit += (uint64_t)e.submitted * sizeof(d[0]);
+		e.submit_count -= e.submitted;
+		if (n >= 0 || err != EINTR)
+			break;
+	}
+
+	pthread_mutex_lock(&dev->lock);
+	if (reap)
+		dev->nreserved -= reap;
+	dev->spin = spin;
+	for (i = 0; i < applied; i++)
+		vdi_rec_put(dev, recs[i]);
+	if (applied < nsub) {
+		/* A bad byte count leaves the command held; anything else
+		 * means it is gone (aborted): drop its record. */
+		if (err == EINVAL)
+			recs[applied]->held = true;
+		else
+			vdi_rec_put(dev, recs[applied]);
+		vdi_recs_hold(recs, applied + 1, nsub);
+		ret = vdi_from_errno(err, "CompleteCommand");
+		goto out_leave;
+	}
+	if (!reap)
+		goto out_result;
+	if (n > 0 && dev->closed) {
+		/* Close aborted the set meanwhile: the buffers are going. */
+		n = -1;
+		err = ECONNABORTED;
+	}
+	if (n < 0 && err == ESHUTDOWN)
+		dev->ended = true;
+	if (n > 0) {
+		vdi_hand_out(dev, out, n, cmds);
+		*got = n;
+	} else {
+		ret = vdi_from_errno(n < 0 ? err : ETIMEDOUT, "GetCommand");
+	}
+	goto out_leave;
+
+out_result:
+	if (!known)
+		ret = vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
+			       "this device handed out, or completed already");
+	else if (nomem)
+		ret = vdi_fail(VD_E_MEMORY, "GetCommand: no memory");
+out_leave:
+	*done += applied;
+	vdi_dev_leave(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+VDI_EXPORT int vdi_client_get_commands(vdi_client_device *dev, int64_t timeout,
+				       VDC_Command **cmds, unsigned int max,
+				       unsigned int *count)
+{
+	unsigned int done = 0;
+
+	if (!dev || !cmds || !count || !max)
+		return vdi_fail(VD_E_INVALID, "GetCommand: bad argument");
+	*count = 0;
+	if (dev->has_enter)
+		return vdi_client_enter(dev, NULL, 0, &done, timeout, cmds,
+					max, count);
+	return vdi_client_get_polling(dev, timeout, cmds, max, count);
 }
 
 VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
@@ -471,24 +676,6 @@ VDI_EXPORT int vdi_client_get_command(vdi_client_device *dev, int64_t timeout,
 	if (out)
 		*out = NULL;
 	return vdi_client_get_commands(dev, timeout, out, 1, &n);
-}
-
-/*
- * After the set's Close: a command the device handed out and the client
- * still held was ended by Close's abort (VD_E_ABORT); any other pointer is
- * VD_E_INVALID.  The caller holds @lock.
- */
-static int vdi_complete_closed(vdi_client_device *dev,
-			       const vdi_client_completion *c)
-{
-	struct vdi_cmd_rec *rec = vdi_rec_lookup(dev, c->cmd);
-
-	if (!rec)
-		return vdi_fail(VD_E_INVALID, "CompleteCommand: not a command "
-				"this device handed out, or completed already");
-	vdi_rec_put(dev, rec);
-	return vdi_fail(VD_E_ABORT, "CompleteCommand: the set was closed; "
-			"the command was aborted");
 }
 
 VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
@@ -568,6 +755,39 @@ VDI_EXPORT int vdi_client_complete_commands(vdi_client_device *dev,
 	return ret;
 }
 
+/* Extra (LIBVDI_1.4): CompleteCommand for many, then GetCommand for many. */
+VDI_EXPORT int vdi_client_complete_and_get(vdi_client_device *dev,
+					   const vdi_client_completion *c,
+					   unsigned int count,
+					   unsigned int *done, int64_t timeout,
+					   VDC_Command **cmds, unsigned int max,
+					   unsigned int *got)
+{
+	unsigned int head;
+	int ret;
+
+	if (!dev || !done || !got || (!c && count) || !cmds || !max)
+		return vdi_fail(VD_E_INVALID, "CompleteAndGet: bad argument");
+	*done = 0;
+	*got = 0;
+	if (!dev->has_enter) {
+		/* An older module: the two calls. */
+		ret = vdi_client_complete_commands(dev, c, count, done);
+		if (ret)
+			return ret;
+		return vdi_client_get_polling(dev, timeout, cmds, max, got);
+	}
+	/* All but the last VDI_CLIENT_BATCH completions go first. */
+	head = count > VDI_CLIENT_BATCH ? count - VDI_CLIENT_BATCH : 0;
+	if (head) {
+		ret = vdi_client_complete_commands(dev, c, head, done);
+		if (ret)
+			return ret;
+	}
+	return vdi_client_enter(dev, c + head, count - head, done, timeout,
+				cmds, max, got);
+}
+
 VDI_EXPORT int vdi_client_complete_command(vdi_client_device *dev,
 					   VDC_Command *cmd,
 					   uint32_t completion_code,
@@ -614,7 +834,7 @@ static int vdi_client_probe_open(vdi_client_set *set)
 	struct vdi_open arg = { 0 };
 	int fd;
 
-	if (set->secondary || !set->configured || vdi_open_node(&fd))
+	if (set->secondary || !set->configured || vdi_open_node(&fd, NULL))
 		return -1;
 	strcpy(arg.name, set->name);
 	if (ioctl(fd, VDI_IOC_OPEN_SECONDARY, &arg) < 0) {
@@ -742,6 +962,7 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 					       const char *name)
 {
 	struct vdi_open arg = { 0 };
+	uint64_t features;
 	VDConfig cfg;
 	int fd, ret;
 
@@ -758,7 +979,7 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 			       "already has a set");
 		goto out_unlock;
 	}
-	ret = vdi_open_node(&fd);
+	ret = vdi_open_node(&fd, &features);
 	if (ret)
 		goto out_unlock;
 	if (ioctl(fd, VDI_IOC_OPEN_SECONDARY, &arg) < 0) {
@@ -772,6 +993,7 @@ VDI_EXPORT int vdi_client_open_in_secondary_ex(vdi_client_set *set,
 	}
 	set->fd = fd;
 	set->secondary = true;
+	set->has_enter = vdi_use_enter(features);
 	strcpy(set->name, name);
 	ret = vdi_client_read_config(fd, 0, &cfg);
 	if (!ret)

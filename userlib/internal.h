@@ -22,8 +22,13 @@ int vdi_check_instance(const char *instance);
 /* stats.c: SET_STATS on @fd (id 0: the fd's own set) into @st. */
 int vdi_stats_read(int fd, uint64_t id, vdi_stats *st, const char *what);
 
-/* node.c: an fd on /dev/vdi, loading the module first if need be. */
-int vdi_open_node(int *fd);
+/*
+ * node.c: an fd on /dev/vdi, loading the module first if need be; the
+ * module's VDI_FEAT_* in *@features (may be NULL).
+ */
+int vdi_open_node(int *fd, uint64_t *features);
+/* Whether a set opened with @features uses VDI_IOC_ENTER (VDI_ENTER=0: no). */
+bool vdi_use_enter(uint64_t features);
 /*
  * Every fd libvdi holds is tracked (vdi_open_node() does it for its own;
  * device fds after OPEN_DEVICE), and closed with vdi_fd_close(): a fork()ed
@@ -90,9 +95,19 @@ struct vdi_spin {
 	unsigned int skip;		/* waits left to block without spinning */
 };
 /* Poll ioctl(fd, req, b) with timeout 0 until it returns > 0, fails other
- * than ETIMEDOUT, or the spin runs out: its result, or 0 after the spin. */
+ * than ETIMEDOUT, or the spin runs out: its result, or 0 after the spin.
+ * For a module without VDI_IOC_ENTER. */
 int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
 		   struct vdi_spin *st);
+/*
+ * With VDI_IOC_ENTER the module spins (vdi_enter.spin_us) and the library
+ * keeps the policy: vdi_spin_plan() gives the spin for a wait of @timeout
+ * ms (0: none), vdi_spin_learn() judges it from the call's time in user
+ * space, @waited_us, and whether it brought an answer (not a timeout).
+ */
+unsigned int vdi_spin_plan(struct vdi_spin *st, int64_t timeout);
+void vdi_spin_learn(struct vdi_spin *st, unsigned int spin,
+		    uint64_t waited_us, bool answered);
 
 /*
  * Timeouts: VDI milliseconds to the module's (negative = forever).  Beyond

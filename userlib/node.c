@@ -158,7 +158,7 @@ void vdi_fd_close(int fd)
 	close(fd);
 }
 
-int vdi_open_node(int *out)
+int vdi_open_node(int *out, uint64_t *features)
 {
 	struct vdi_version v = { .api_major = VDI_API_MAJOR };
 	int fd, ret;
@@ -185,7 +185,25 @@ int vdi_open_node(int *out)
 	}
 	vdi_fd_track(fd);
 	*out = fd;
+	if (features)
+		*features = v.features;
 	return NOERROR;
+}
+
+/*
+ * VDI_ENTER=0 makes the library use the calls of API 1.2 although the
+ * module has VDI_IOC_ENTER: what it does with an older module, for tests
+ * and diagnosis (docs/LIBRARY.md, Environment).  Asked once per set
+ * object, when it is created or opened.
+ */
+bool vdi_use_enter(uint64_t features)
+{
+	const char *env;
+
+	if (!(features & VDI_FEAT_ENTER))
+		return false;
+	env = getenv("VDI_ENTER");
+	return !env || strcmp(env, "0") != 0;
 }
 
 /*

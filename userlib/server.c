@@ -58,6 +58,8 @@ enum vdi_server_phase {
 struct vdi_server_device {
 	vdi_server_set *set;
 	int fd;
+	uint32_t index;			/* in the set: vdi_send_to.device_index */
+	bool closed;			/* CloseDevice succeeded (atomic) */
 };
 
 struct vdi_server_set {
@@ -80,6 +82,18 @@ struct vdi_server_set {
 	struct vdi_buffers bufs;
 	unsigned int ndevs;
 	vdi_server_device *devs[VDI_MAX_DEVICES];
+	/*
+	 * With VDI_IOC_ENTER (API 1.3; fixed before the agent first runs):
+	 * the library counts each device's commands in the module's slots,
+	 * sent or collected and not yet reaped, so that SendCommand still
+	 * says VD_E_QUEUE_FULL at once when it only collects (see
+	 * vdi_agent_collect()).  The module frees a slot as the agent reaps
+	 * it, a little before the count drops: the count errs on the full
+	 * side, never the other.
+	 */
+	bool has_enter;
+	uint32_t depth;			/* the module's queue depth */
+	unsigned int outstanding[VDI_MAX_DEVICES];	/* by index (atomic) */
 };
 
 _Static_assert(sizeof(VDConfig) == sizeof(struct vdi_config),
@@ -211,6 +225,7 @@ VDI_EXPORT int vdi_server_open_ex(vdi_server_set **out, const char *instance,
 	struct vdi_open arg = { 0 };
 	pthread_condattr_t attr;
 	vdi_server_set *set;
+	uint64_t features;
 	int ret;
 
 	if (!out || !name || strlen(name) >= sizeof(arg.name))
@@ -226,9 +241,10 @@ VDI_EXPORT int vdi_server_open_ex(vdi_server_set **out, const char *instance,
 	set = calloc(1, sizeof(*set));
 	if (!set)
 		return vdi_fail(VD_E_MEMORY, "Open: no memory");
-	ret = vdi_open_node(&set->fd);
+	ret = vdi_open_node(&set->fd, &features);
 	if (ret)
 		goto out_free;
+	set->has_enter = vdi_use_enter(features);
 	strcpy(arg.name, name);
 	if (ioctl(set->fd, VDI_IOC_OPEN_SERVER, &arg) < 0) {
 		if (errno == ENOENT)
@@ -579,6 +595,7 @@ VDI_EXPORT int vdi_server_open_device(vdi_server_set *set, const char *name,
 	vdi_fd_track(fd);
 	dev->set = set;
 	dev->fd = fd;
+	dev->index = arg.index;
 	set->devs[set->ndevs++] = dev;
 	pthread_mutex_unlock(&set->lock);
 	*out = dev;
@@ -686,7 +703,301 @@ static void vdi_server_deliver(const struct vdi_completion *c)
 	vdi_server_call_routine(cmd);
 }
 
-static int vdi_server_agent_loop(vdi_server_set *set)
+/* A SendCommand failure: tell the routine too, as VDI does. */
+static int vdi_send_failed(VDS_Command *cmd, int code, int32_t completion,
+			   const char *why)
+{
+	int ret = vdi_fail(code, "SendCommand: %s", why);
+
+	cmd->completionCode = completion;
+	cmd->bytesTransferred = 0;
+	cmd->outPosition = 0;
+	vdi_server_call_routine(cmd);
+	return ret;
+}
+
+/* The module's answer to a refused SEND, in VDI's terms. */
+static int vdi_send_refused(VDS_Command *cmd, int err)
+{
+	switch (err) {
+	case ENOBUFS:
+		return vdi_send_failed(cmd, VD_E_QUEUE_FULL,
+				       ERROR_NO_SYSTEM_RESOURCES,
+				       "the device's queue is full");
+	case EIO:
+		return vdi_send_failed(cmd, VD_E_IO_ERROR, ERROR_IO_DEVICE,
+				       "the device is in IO-ERROR");
+	case EPROTO:
+		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
+				       "the device is not active");
+	case ECONNABORTED:
+		return vdi_send_failed(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED,
+				       "the set is aborted");
+	default:	/* EINVAL: a bad code or size; the routine is not told */
+		return vdi_from_errno(err, "SendCommand");
+	}
+}
+
+/*
+ * A collected command the module refused when the agent handed it over:
+ * its routine gets what a SendCommand refused at once would have given it.
+ * The library checked it as the module checks a command (EINVAL cannot
+ * come back for one), so any other refusal too is a device that does not
+ * take it: ERROR_INVALID_HANDLE, so that no routine is ever left untold.
+ */
+static void vdi_send_refused_late(VDS_Command *cmd, int err)
+{
+	if (err == ENOBUFS || err == EIO || err == EPROTO ||
+	    err == ECONNABORTED)
+		vdi_send_refused(cmd, err);
+	else
+		vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
+				"the module refused a collected command");
+}
+
+/*
+ * A slot of device @index for one more command (API 1.3): false when the
+ * library's count says its queue is full.
+ */
+static bool vdi_slot_take(vdi_server_set *set, uint32_t index)
+{
+	unsigned int *n = &set->outstanding[index];
+	unsigned int v = __atomic_load_n(n, __ATOMIC_RELAXED);
+
+	do {
+		if (v >= set->depth)
+			return false;
+	} while (!__atomic_compare_exchange_n(n, &v, v + 1, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+static void vdi_slot_give(vdi_server_set *set, uint32_t index, unsigned int n)
+{
+	if (index < VDI_MAX_DEVICES && n)
+		__atomic_sub_fetch(&set->outstanding[index], n,
+				   __ATOMIC_RELAXED);
+}
+
+/*
+ * ---- The completion agent with VDI_IOC_ENTER (API 1.3) ----
+ *
+ * [I] The spec leaves it to the implementation on which thread a routine
+ * runs and when a SendCommand reaches the device; libvdi's choice: a
+ * SendCommand made on the agent's own thread (by a routine) is checked,
+ * counted and then collected, not sent: the agent's next VDI_IOC_ENTER
+ * hands every collected command to the module together with the wait for
+ * the next completions, one system call for both.  The agent makes that
+ * call before it could sleep, so nothing collected waits for anything; it
+ * returns only from an ENTER that took every collected command.  What the
+ * module refuses there (the set aborted, the device in IO-ERROR or closed)
+ * is told to the command's routine, once, on the agent's thread, before
+ * anything else: as SendCommand would have told it, only later.  Sends
+ * from any other thread go to the module at once, as before.
+ */
+struct vdi_refusal {
+	VDS_Command *cmd;
+	uint32_t index;			/* its device's */
+	int err;			/* the module's errno */
+};
+
+struct vdi_agent {
+	vdi_server_set *set;
+	struct vdi_agent *outer;	/* an agent of another set, if this
+					 * one runs inside its routine */
+	/*
+	 * Every entry holds a slot of its device (vdi_slot_take()) until it
+	 * is in the module or its routine is told: there are never more than
+	 * @cap (devices x queue depth) of them in all.
+	 */
+	unsigned int cap;		/* 0: nothing is collected */
+	struct vdi_send_to *pend;	/* collected, in order */
+	unsigned int npend;
+	struct vdi_refusal *refused;	/* refused[rhead..nrefused): to tell */
+	unsigned int rhead, nrefused;
+};
+
+/* The agent this thread runs, if any: the one whose routines it runs. */
+static __thread struct vdi_agent *vdi_agent_self;
+
+/* The agent collecting for @set on this thread, or NULL. */
+static struct vdi_agent *vdi_agent_of(const vdi_server_set *set)
+{
+	struct vdi_agent *a;
+
+	for (a = vdi_agent_self; a; a = a->outer)
+		if (a->set == set)
+			return a->cap ? a : NULL;
+	return NULL;
+}
+
+/* Collect a checked command that holds a slot of device @index. */
+static void vdi_agent_collect(struct vdi_agent *a, VDS_Command *cmd,
+			      uint32_t index, uint64_t offset)
+{
+	a->pend[a->npend++] = (struct vdi_send_to) {
+		.send = {
+			.cookie = (uintptr_t)cmd,
+			.code = (uint32_t)cmd->commandCode,
+			.size = (uint32_t)cmd->size,
+			.position = cmd->inPosition,
+			.buf_offset = offset,
+		},
+		.device_index = index,
+	};
+}
+
+static void vdi_agent_refuse(struct vdi_agent *a, unsigned int i, int err)
+{
+	unsigned int live = a->nrefused - a->rhead;
+
+	if (a->nrefused == a->cap) {
+		memmove(a->refused, a->refused + a->rhead,
+			live * sizeof(*a->refused));
+		a->rhead = 0;
+		a->nrefused = live;
+	}
+	a->refused[a->nrefused++] = (struct vdi_refusal) {
+		.cmd = (VDS_Command *)(uintptr_t)a->pend[i].send.cookie,
+		.index = a->pend[i].device_index,
+		.err = err,
+	};
+}
+
+/*
+ * The first @done collected commands are in the module; the next one, if
+ * @err, was refused: set it aside to be told (an abort refuses them all).
+ */
+static void vdi_agent_handed(struct vdi_agent *a, unsigned int done, int err)
+{
+	unsigned int i, gone = done;
+
+	if (err && done < a->npend) {
+		if (err == ECONNABORTED) {
+			/* Final: the rest would be refused one by one. */
+			for (i = done; i < a->npend; i++)
+				vdi_agent_refuse(a, i, err);
+			gone = a->npend;
+		} else {
+			vdi_agent_refuse(a, done, err);
+			gone = done + 1;
+		}
+	}
+	if (gone < a->npend)
+		memmove(a->pend, a->pend + gone,
+			(a->npend - gone) * sizeof(*a->pend));
+	a->npend -= gone;
+}
+
+/* Tell each refused command's routine, in order (they may send again). */
+static void vdi_agent_tell(struct vdi_agent *a)
+{
+	struct vdi_refusal r;
+
+	while (a->rhead < a->nrefused) {
+		r = a->refused[a->rhead++];
+		if (a->rhead == a->nrefused)
+			a->rhead = a->nrefused = 0;
+		vdi_slot_give(a->set, r.index, 1);
+		vdi_send_refused_late(r.cmd, r.err);
+	}
+}
+
+/*
+ * One VDI_IOC_ENTER on the set: hand over the first VDI_BATCH_MAX collected
+ * commands, then reap up to @room completions into @done, waiting as the
+ * agent does.  The reaped count, or -errno (0 and *@refused: a collected
+ * command was refused, the call reaped nothing).
+ */
+static int vdi_agent_enter(struct vdi_agent *a, struct vdi_completion *done,
+			   unsigned int room, unsigned int spin, bool *refused)
+{
+	struct vdi_enter e = {
+		.submit = (uintptr_t)a->pend,
+		.submit_count = a->npend < VDI_BATCH_MAX ? a->npend :
+			       VDI_BATCH_MAX,
+		.reap = (uintptr_t)done,
+		.reap_count = room,
+		.timeout_ms = room ? -1 : 0,
+		.spin_us = room ? spin : 0,
+	};
+	int n, err;
+
+	n = ioctl(a->set->fd, VDI_IOC_ENTER, &e);
+	err = n < 0 ? errno : 0;
+	/* Submitting does not wait: a signal interrupts only the reap. */
+	*refused = err && err != EINTR && e.submitted < e.submit_count;
+	vdi_agent_handed(a, e.submitted, *refused ? err : 0);
+	if (*refused)
+		return 0;
+	errno = err;
+	return n;
+}
+
+/*
+ * Hand every collected command to the module now, without a wait (before
+ * CloseDevice on the agent's thread, which must come after them).
+ */
+static void vdi_agent_flush(struct vdi_agent *a)
+{
+	bool refused;
+
+	while (a->npend)
+		vdi_agent_enter(a, NULL, 0, 0, &refused);
+}
+
+/* Reaped: give back their slots first, then run their routines. */
+static void vdi_agent_deliver(vdi_server_set *set,
+			      const struct vdi_completion *done, int n)
+{
+	int i;
+
+	if (set->has_enter)
+		for (i = 0; i < n; i++)
+			vdi_slot_give(set, done[i].device_index, 1);
+	for (i = 0; i < n; i++)
+		vdi_server_deliver(&done[i]);
+}
+
+static int vdi_agent_loop_enter(struct vdi_agent *a)
+{
+	struct vdi_completion done[VDI_AGENT_BATCH];
+	struct vdi_spin spin = { 0 };
+	unsigned int us;
+	uint64_t t0 = 0;
+	bool refused;
+	int n, err;
+
+	for (;;) {
+		vdi_agent_tell(a);
+		/* More than one call takes: the first ones without a wait. */
+		if (a->npend > VDI_BATCH_MAX) {
+			vdi_agent_enter(a, NULL, 0, 0, &refused);
+			continue;
+		}
+		us = vdi_spin_plan(&spin, -1);
+		if (us)
+			t0 = vdi_now_us();
+		n = vdi_agent_enter(a, done, VDI_AGENT_BATCH, us, &refused);
+		err = n < 0 ? errno : 0;
+		if (refused)
+			continue;
+		if (us && err != EINTR)
+			vdi_spin_learn(&spin, us, vdi_now_us() - t0, n > 0);
+		if (n < 0) {
+			if (err == EINTR)
+				continue;
+			if (err == ESHUTDOWN)
+				return NOERROR;	/* every device closed */
+			return vdi_from_errno(err, "ExecuteCompletionAgent");
+		}
+		vdi_agent_deliver(a->set, done, n);
+	}
+}
+
+/* The completion agent with the calls of API 1.2 (an older module). */
+static int vdi_agent_loop_polling(vdi_server_set *set)
 {
 	struct vdi_completion done[VDI_AGENT_BATCH];
 	struct vdi_batch b = {
@@ -695,7 +1006,7 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 		.timeout_ms = -1,
 	};
 	struct vdi_spin spin = { 0 };
-	int i, n;
+	int n;
 
 	for (;;) {
 		n = vdi_spin_ioctl(set->fd, VDI_IOC_WAIT_COMPLETIONS, &b,
@@ -709,9 +1020,54 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 				return NOERROR;	/* every device closed */
 			return vdi_from_errno(errno, "ExecuteCompletionAgent");
 		}
-		for (i = 0; i < n; i++)
-			vdi_server_deliver(&done[i]);
+		vdi_agent_deliver(set, done, n);
 	}
+}
+
+/*
+ * The module's queue depth, which the library's counts use (API 1.2's
+ * figures, which every module with VDI_IOC_ENTER has).  The caller holds
+ * @lock, before the agent first runs; a module that cannot say leaves the
+ * set on the calls of API 1.2.
+ */
+static void vdi_server_learn_depth(vdi_server_set *set)
+{
+	struct vdi_set_stats ss;
+	struct vdi_stats_req req = {
+		.set = (uintptr_t)&ss,
+		.set_size = sizeof(ss),
+		.dev_size = sizeof(struct vdi_dev_stats),
+	};
+
+	if (!set->has_enter || set->depth)
+		return;
+	if (ioctl(set->fd, VDI_IOC_SET_STATS, &req) < 0 || !ss.queue_depth)
+		set->has_enter = false;
+	else
+		set->depth = ss.queue_depth;
+}
+
+static int vdi_server_agent_loop(vdi_server_set *set)
+{
+	struct vdi_agent a = { .set = set };
+	size_t cap;
+	int ret;
+
+	if (!set->has_enter)
+		return vdi_agent_loop_polling(set);
+	/* Without the memory, routines' sends go to the module at once. */
+	cap = (size_t)set->cfg.deviceCount * set->depth;
+	a.pend = malloc(cap * sizeof(*a.pend));
+	a.refused = malloc(cap * sizeof(*a.refused));
+	if (a.pend && a.refused)
+		a.cap = (unsigned int)cap;
+	a.outer = vdi_agent_self;
+	vdi_agent_self = &a;
+	ret = vdi_agent_loop_enter(&a);
+	vdi_agent_self = a.outer;
+	free(a.pend);
+	free(a.refused);
+	return ret;
 }
 
 VDI_EXPORT int vdi_server_execute_completion_agent(vdi_server_set *set)
@@ -732,6 +1088,7 @@ VDI_EXPORT int vdi_server_execute_completion_agent(vdi_server_set *set)
 		pthread_mutex_unlock(&set->lock);
 		goto out_leave;
 	}
+	vdi_server_learn_depth(set);
 	__atomic_store_n(&set->agent_running, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&set->agent_cv);
 	pthread_mutex_unlock(&set->lock);
@@ -799,101 +1156,128 @@ VDI_EXPORT int vdi_server_wait_agent(vdi_server_set *set, int64_t timeout)
 	return ret;
 }
 
-/* A SendCommand failure: tell the routine too, as VDI does. */
-static int vdi_send_failed(VDS_Command *cmd, int code, int32_t completion,
-			   const char *why)
-{
-	int ret = vdi_fail(code, "SendCommand: %s", why);
-
-	cmd->completionCode = completion;
-	cmd->bytesTransferred = 0;
-	cmd->outPosition = 0;
-	vdi_server_call_routine(cmd);
-	return ret;
-}
-
-/* The module's answer to a refused SEND, in VDI's terms. */
-static int vdi_send_refused(VDS_Command *cmd, int err)
-{
-	switch (err) {
-	case ENOBUFS:
-		return vdi_send_failed(cmd, VD_E_QUEUE_FULL,
-				       ERROR_NO_SYSTEM_RESOURCES,
-				       "the device's queue is full");
-	case EIO:
-		return vdi_send_failed(cmd, VD_E_IO_ERROR, ERROR_IO_DEVICE,
-				       "the device is in IO-ERROR");
-	case EPROTO:
-		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
-				       "the device is not active");
-	case ECONNABORTED:
-		return vdi_send_failed(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED,
-				       "the set is aborted");
-	default:	/* EINVAL: a bad code or size; the routine is not told */
-		return vdi_from_errno(err, "SendCommand");
-	}
-}
+/* Why the library refuses a command before the module sees it. */
+enum vdi_send_why {
+	VDI_SEND_OK,
+	VDI_SEND_NULL,		/* VD_E_INVALID, no routine */
+	VDI_SEND_OUTSIDE,	/* buffer not in the area: VD_E_INVALID */
+	VDI_SEND_BAD,		/* collected: what the module calls EINVAL */
+	VDI_SEND_NO_AGENT,	/* VD_E_PROTOCOL, ERROR_INVALID_HANDLE */
+	VDI_SEND_ABORTED,	/* VD_E_ABORT, ERROR_OPERATION_ABORTED */
+	VDI_SEND_CLOSED,	/* collected: VD_E_PROTOCOL, ERROR_INVALID_HANDLE */
+	VDI_SEND_FULL,		/* collected: VD_E_QUEUE_FULL, ..._RESOURCES */
+};
 
 /*
  * What the library itself refuses in a command before the module sees it:
- * NOERROR (and its buffer offset), or the code, with *tell when the
- * routine is to be told (only once every command before it is queued).
+ * VDI_SEND_OK (and its buffer offset), or why (told only once every
+ * command before it is queued).
  */
-static int vdi_send_check(vdi_server_set *set, VDS_Command *cmd,
-			  uint64_t *offset, bool *tell)
+static enum vdi_send_why vdi_send_check(vdi_server_set *set, VDS_Command *cmd,
+					uint64_t *offset)
 {
-	*tell = false;
 	*offset = VDI_NO_BUFFER;
 	if (!cmd)
-		return VD_E_INVALID;
-	if (!__atomic_load_n(&set->agent_running, __ATOMIC_ACQUIRE)) {
-		*tell = true;
+		return VDI_SEND_NULL;
+	if (!__atomic_load_n(&set->agent_running, __ATOMIC_ACQUIRE))
 		/* An abort ends the agent: say abort. */
-		return vdi_srv_aborted(set) ? VD_E_ABORT : VD_E_PROTOCOL;
-	}
+		return vdi_srv_aborted(set) ? VDI_SEND_ABORTED :
+					      VDI_SEND_NO_AGENT;
 	if (!cmd->buffer)
-		return NOERROR;
+		return VDI_SEND_OK;
 	if (!vdi_area_holds(&set->area, cmd->buffer, 0))
-		return VD_E_INVALID;
+		return VDI_SEND_OUTSIDE;
 	*offset = cmd->buffer - set->area.base;
-	return NOERROR;
+	return VDI_SEND_OK;
 }
 
-/* Report what vdi_send_check() found in @cmd, the first command not sent. */
-static int vdi_send_bad(VDS_Command *cmd, int code)
+/*
+ * A command to be collected: what the module would refuse at once, asked
+ * here because the module sees it only later.  Its checks of a command
+ * (include/uapi/linux/vdi.h: EINVAL), then the device closed by
+ * CloseDevice, then the slot the library's count must find free.
+ */
+static enum vdi_send_why vdi_collect_check(vdi_server_device *dev,
+					   const VDS_Command *cmd,
+					   uint64_t offset)
 {
-	if (!cmd)
+	vdi_server_set *set = dev->set;
+	uint32_t size = (uint32_t)cmd->size;
+	uint64_t area = set->area.size;
+
+	if (cmd->commandCode < VDC_Read || cmd->commandCode > VDI_VDC_MAX)
+		return VDI_SEND_BAD;
+	if (cmd->commandCode == VDC_Read || cmd->commandCode == VDC_Write) {
+		if (size > set->cfg.maxTransferSize || offset > area ||
+		    size > area - offset)
+			return VDI_SEND_BAD;
+	} else if (offset != VDI_NO_BUFFER && offset >= area) {
+		return VDI_SEND_BAD;
+	}
+	if (__atomic_load_n(&dev->closed, __ATOMIC_ACQUIRE))
+		return VDI_SEND_CLOSED;
+	if (!vdi_slot_take(set, dev->index))
+		return VDI_SEND_FULL;
+	return VDI_SEND_OK;
+}
+
+/* Report why @cmd, the first command not sent, was refused. */
+static int vdi_send_bad(VDS_Command *cmd, enum vdi_send_why why)
+{
+	switch (why) {
+	case VDI_SEND_NULL:
 		return vdi_fail(VD_E_INVALID, "SendCommand: NULL command");
-	if (code == VD_E_ABORT)
+	case VDI_SEND_OUTSIDE:
+		return vdi_fail(VD_E_INVALID, "SendCommand: buffer is not in "
+				"the set's area");
+	case VDI_SEND_BAD:
+		return vdi_fail(VD_E_INVALID, "SendCommand: code outside "
+				"1..19, or a Read/Write whose size is over "
+				"maxTransferSize or whose buffer is missing");
+	case VDI_SEND_ABORTED:
 		return vdi_send_failed(cmd, VD_E_ABORT, ERROR_OPERATION_ABORTED,
 				       "the set is aborted");
-	if (code == VD_E_PROTOCOL)
+	case VDI_SEND_NO_AGENT:
 		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
 				       "the completion agent is not running");
-	return vdi_fail(VD_E_INVALID, "SendCommand: buffer is not in the "
-			"set's area");
+	case VDI_SEND_CLOSED:
+		return vdi_send_failed(cmd, VD_E_PROTOCOL, ERROR_INVALID_HANDLE,
+				       "the device is closed");
+	case VDI_SEND_FULL:
+		return vdi_send_failed(cmd, VD_E_QUEUE_FULL,
+				       ERROR_NO_SYSTEM_RESOURCES,
+				       "the device's queue is full");
+	default:
+		return NOERROR;
+	}
 }
 
 #define VDI_SEND_BATCH 64
 
+/*
+ * Send to the module at once.  With VDI_IOC_ENTER the commands are counted
+ * first (the module's answer stays the one that counts, so the count may
+ * pass the depth for a moment: only collecting is held to it).
+ */
 static int vdi_send_loop(vdi_server_device *dev, VDS_Command **cmds,
 			 unsigned int count, unsigned int *sent)
 {
 	struct vdi_send s[VDI_SEND_BATCH];
 	struct vdi_batch b = { .entries = (uintptr_t)s };
 	vdi_server_set *set = dev->set;
+	enum vdi_send_why why;
 	VDS_Command *cmd;
 	unsigned int i;
 	uint64_t off;
-	int n, bad;
-	bool tell;
+	bool counted;
+	int n, err;
 
 	while (*sent < count) {
-		bad = NOERROR;
+		why = VDI_SEND_OK;
 		for (i = 0; i < VDI_SEND_BATCH && *sent + i < count; i++) {
 			cmd = cmds[*sent + i];
-			bad = vdi_send_check(set, cmd, &off, &tell);
-			if (bad)
+			why = vdi_send_check(set, cmd, &off);
+			if (why)
 				break;
 			s[i].cookie = (uintptr_t)cmd;
 			s[i].code = (uint32_t)cmd->commandCode;
@@ -903,17 +1287,48 @@ static int vdi_send_loop(vdi_server_device *dev, VDS_Command **cmds,
 			vdi_handoff_release(cmd);
 		}
 		if (i) {
+			/* The agent runs (checked): has_enter is final. */
+			counted = set->has_enter;
+			if (counted)
+				__atomic_add_fetch(&set->outstanding[dev->index],
+						   i, __ATOMIC_RELAXED);
 			b.count = i;
 			n = ioctl(dev->fd, VDI_IOC_SEND, &b);
+			err = errno;
+			if (counted)
+				vdi_slot_give(set, dev->index,
+					      n < 0 ? i : i - (unsigned int)n);
 			if (n < 0)
-				return vdi_send_refused(cmds[*sent], errno);
+				return vdi_send_refused(cmds[*sent], err);
 			*sent += n;
 			if ((unsigned int)n < i)
 				continue;	/* the next call says why */
 		}
 		/* Every command before it is queued: now it fails, alone. */
-		if (bad)
-			return vdi_send_bad(cmds[*sent], bad);
+		if (why)
+			return vdi_send_bad(cmds[*sent], why);
+	}
+	return NOERROR;
+}
+
+/* On the agent's thread: collect for the agent's next VDI_IOC_ENTER. */
+static int vdi_send_collect(struct vdi_agent *a, vdi_server_device *dev,
+			    VDS_Command **cmds, unsigned int count,
+			    unsigned int *sent)
+{
+	enum vdi_send_why why;
+	VDS_Command *cmd;
+	uint64_t off;
+
+	for (; *sent < count; (*sent)++) {
+		cmd = cmds[*sent];
+		why = vdi_send_check(dev->set, cmd, &off);
+		if (!why)
+			why = vdi_collect_check(dev, cmd, off);
+		if (why)
+			return vdi_send_bad(cmd, why);
+		vdi_handoff_release(cmd);
+		vdi_agent_collect(a, cmd, dev->index, off);
 	}
 	return NOERROR;
 }
@@ -923,6 +1338,7 @@ VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
 					unsigned int *sent)
 {
 	struct vdi_srv_call call;
+	struct vdi_agent *a;
 	int ret;
 
 	if (!dev || !sent || (!cmds && count))
@@ -930,7 +1346,9 @@ VDI_EXPORT int vdi_server_send_commands(vdi_server_device *dev,
 	*sent = 0;
 	if (vdi_srv_enter_closing(dev->set, &call)) {
 		/* Close aborts the set: the first command is told so. */
-		ret = count ? vdi_send_bad(cmds[0], VD_E_ABORT) : NOERROR;
+		ret = count ? vdi_send_bad(cmds[0], VDI_SEND_ABORTED) : NOERROR;
+	} else if ((a = vdi_agent_of(dev->set))) {
+		ret = vdi_send_collect(a, dev, cmds, count, sent);
 	} else {
 		ret = vdi_send_loop(dev, cmds, count, sent);
 	}
@@ -951,6 +1369,7 @@ VDI_EXPORT int vdi_server_send_command(vdi_server_device *dev,
 VDI_EXPORT int vdi_server_close_device(vdi_server_device *dev)
 {
 	struct vdi_srv_call call;
+	struct vdi_agent *a;
 	int ret;
 
 	if (!dev)
@@ -958,8 +1377,14 @@ VDI_EXPORT int vdi_server_close_device(vdi_server_device *dev)
 	ret = vdi_srv_enter(dev->set, &call, "CloseDevice");
 	if (ret)
 		return ret;
+	/* A routine that sent and then closes: its commands go first. */
+	a = vdi_agent_of(dev->set);
+	if (a)
+		vdi_agent_flush(a);
 	if (ioctl(dev->fd, VDI_IOC_CLOSE_DEVICE, &(struct vdi_ctl){ 0 }) < 0)
 		ret = vdi_from_errno(errno, "CloseDevice");
+	if (ret == NOERROR || ret == VD_E_CLOSE)
+		__atomic_store_n(&dev->closed, true, __ATOMIC_RELEASE);
 	vdi_srv_leave(dev->set, &call);
 	return ret;
 }

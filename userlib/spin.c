@@ -38,14 +38,9 @@ unsigned int vdi_spin_us(void)
 #define VDI_SPIN_MISSES	2	/* misses in a row that stop the spin... */
 #define VDI_SPIN_SKIP	16	/* ...for this many waits */
 
-int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
-		   struct vdi_spin *st)
+unsigned int vdi_spin_plan(struct vdi_spin *st, int64_t timeout)
 {
 	unsigned int spin = vdi_spin_us();
-	int64_t timeout = b->timeout_ms;
-	uint64_t start, now;
-	bool paid = false;
-	int n = 0;
 
 	if (!spin || !timeout)
 		return 0;
@@ -53,14 +48,42 @@ int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
 		st->skip--;
 		return 0;
 	}
+	/* Never longer than the wait itself. */
+	if (timeout > 0 && (uint64_t)timeout * 1000 < spin)
+		spin = (unsigned int)timeout * 1000;
+	return spin;
+}
+
+void vdi_spin_learn(struct vdi_spin *st, unsigned int spin,
+		    uint64_t waited_us, bool answered)
+{
+	/* An answer in the first half of the spin paid. */
+	if (answered && waited_us <= spin / 2) {
+		st->misses = 0;
+	} else if (++st->misses >= VDI_SPIN_MISSES) {
+		st->misses = 0;
+		st->skip = VDI_SPIN_SKIP;
+	}
+}
+
+int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
+		   struct vdi_spin *st)
+{
+	int64_t timeout = b->timeout_ms;
+	unsigned int spin = vdi_spin_plan(st, timeout);
+	bool answered = false;
+	uint64_t start, now;
+	int n = 0;
+
+	if (!spin)
+		return 0;
 	b->timeout_ms = 0;
 	start = vdi_now_us();
 	for (;;) {
 		n = ioctl(fd, req, b);
 		now = vdi_now_us();
 		if (n > 0 || errno != ETIMEDOUT) {
-			/* An answer in the first half of the spin paid. */
-			paid = now - start <= spin / 2;
+			answered = true;
 			break;
 		}
 		n = 0;
@@ -68,11 +91,6 @@ int vdi_spin_ioctl(int fd, unsigned long req, struct vdi_batch *b,
 			break;
 	}
 	b->timeout_ms = timeout;
-	if (paid) {
-		st->misses = 0;
-	} else if (++st->misses >= VDI_SPIN_MISSES) {
-		st->misses = 0;
-		st->skip = VDI_SPIN_SKIP;
-	}
+	vdi_spin_learn(st, spin, now - start, answered);
 	return n;
 }

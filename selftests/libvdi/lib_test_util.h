@@ -46,6 +46,7 @@
 #include <sys/wait.h>
 
 #include "libvdi.h"
+#include "lt_syscalls.h"
 
 /*
  * The 6.1 harness's TEST() wrappers have unused parameters, which -Wextra
@@ -828,7 +829,34 @@ enum {
 			 * a3 salt to fill with (-1: none), q0 position:
 			 * MapBufferHandle -> ret; a0 pattern ok */
 	RC_ACCESS,	/* a0 mode, a1 gid: vdi_client_set_access -> ret */
+	RC_TURN,	/* vdi_client_complete_and_get on device a0: complete
+			 * the first a1 commands it holds (lowest slots first;
+			 * code a2; bytes: the size of a Read/Write, else 0;
+			 * position + 7), one entry at a4 (-1: none) made bad
+			 * the way a5 says (LT_BAD_*), then take up to a3,
+			 * q0 timeout -> ret; a0 done, a1 got, a2 slot of the
+			 * first taken, a3 its code, a4 commands it still
+			 * holds, q0 first taken's position, q1 last's, q2
+			 * elapsed us */
+	RC_FORBID,	/* a0: an ioctl request's low 32 bits, which fails
+			 * with ENOSYS from now on (lt_forbid_ioctl) -> ret */
+	RC_SERVE_TURNS,	/* serve device a0 with vdi_client_complete_and_get,
+			 * a1 at most per turn, until CLOSE, ABORT, TIMEOUT
+			 * (q0 each turn); a2: LT_SERVE_* flags; q1 > 0: count
+			 * this process's system calls from command q1 on to
+			 * command q2 -> ret last code; a0 served, a1 turns,
+			 * a2 order broken (LT_SERVE_ORDER), a3 system calls
+			 * counted (-errno: could not count), a4 commands in
+			 * that window */
 };
+
+/* RC_TURN's bad entries. */
+#define LT_BAD_POINTER	1	/* not a command of the device */
+#define LT_BAD_BYTES	2	/* bytes over the command's size */
+#define LT_BAD_TWICE	3	/* the entry before, again */
+
+/* RC_SERVE_TURNS flags */
+#define LT_SERVE_ORDER	1	/* positions of each parity must increase */
 
 struct lt_rc {
 	const char *name;
@@ -851,6 +879,146 @@ static inline int lt_rc_slot(struct lt_rc *rc, VDC_Command *c, int dev)
 			return i;
 		}
 	return -1;
+}
+
+/* The completion a client reports for @c: done, its size, position + 7. */
+static inline vdi_client_completion lt_rc_completion(VDC_Command *c,
+						     uint32_t code)
+{
+	vdi_client_completion d;
+
+	d.cmd = c;
+	d.completionCode = code;
+	d.bytesTransferred = c->commandCode == VDC_Read ||
+			     c->commandCode == VDC_Write ? (uint32_t)c->size : 0;
+	d.position = c->position + 7;
+	return d;
+}
+
+#define LT_TURN_MAX	256	/* entries of one RC_TURN */
+
+static inline void lt_rc_turn(struct lt_rc *rc, struct lt_msg *m)
+{
+	vdi_client_completion c[LT_TURN_MAX];
+	VDC_Command *got[LT_TURN_MAX], fake;
+	int slot[LT_TURN_MAX];
+	unsigned int done = 0, ngot = 0;
+	int d = m->a[0], want = m->a[1], bad = m->a[4], n = 0, i, held = 0;
+	int64_t t0;
+
+	memset(&fake, 0, sizeof(fake));
+	for (i = 0; i <= LT_MAXCMD && n < want && n < LT_TURN_MAX; i++) {
+		/* An entry that names no command of its own goes at @bad. */
+		if (n == bad && m->a[5] != LT_BAD_BYTES) {
+			c[n] = lt_rc_completion(&fake, (uint32_t)m->a[2]);
+			if (m->a[5] == LT_BAD_TWICE && n)
+				c[n] = c[n - 1];
+			slot[n++] = -1;
+			if (n == want)
+				break;
+		}
+		if (i == LT_MAXCMD)
+			break;
+		if (!rc->held[i] || rc->gone[i] || rc->held_dev[i] != d)
+			continue;
+		c[n] = lt_rc_completion(rc->held[i], (uint32_t)m->a[2]);
+		if (n == bad)	/* LT_BAD_BYTES */
+			c[n].bytesTransferred = (uint32_t)rc->held[i]->size + 1;
+		slot[n++] = i;
+	}
+	t0 = lt_now_us();
+	m->ret = vdi_client_complete_and_get(rc->dev[d], c, (unsigned int)n,
+					     &done, m->q[0], got,
+					     (unsigned int)m->a[3], &ngot);
+	m->q[2] = lt_now_us() - t0;
+	for (i = 0; i < (int)done; i++)
+		if (slot[i] >= 0)
+			rc->gone[slot[i]] = true;
+	/* The refused one is gone only when the set was aborted. */
+	if ((int)done < n && slot[done] >= 0 && m->ret == VD_E_ABORT)
+		rc->gone[slot[done]] = true;
+	m->a[0] = (int32_t)done;
+	m->a[1] = (int32_t)ngot;
+	m->a[2] = -1;
+	for (i = 0; i < (int)ngot; i++) {
+		int s = lt_rc_slot(rc, got[i], d);
+
+		if (!i) {
+			m->a[2] = s;
+			m->a[3] = got[i]->commandCode;
+			m->q[0] = got[i]->position;
+		}
+		m->q[1] = got[i]->position;
+	}
+	for (i = 0; i < LT_MAXCMD; i++)
+		held += rc->held[i] && !rc->gone[i] && rc->held_dev[i] == d;
+	m->a[4] = held;
+}
+
+/*
+ * Serve a device in turns: each turn completes what the last one took and
+ * takes the next ones, as a client that is done with a batch does.
+ */
+static inline void lt_rc_serve_turns(struct lt_rc *rc, struct lt_msg *m)
+{
+	vdi_client_completion c[LT_TURN_MAX];
+	VDC_Command *got[LT_TURN_MAX];
+	unsigned int done, ngot = 0, i, max = (unsigned int)m->a[1];
+	int64_t served = 0, last[2] = { INT64_MIN, INT64_MIN };
+	int d = m->a[0], turns = 0, broken = 0, fd = -1, r;
+	int64_t from = m->q[1], to = m->q[2], counted = 0, window = 0;
+
+	if (max > LT_TURN_MAX)
+		max = LT_TURN_MAX;
+	m->a[3] = 0;
+	if (from > 0) {
+		fd = lt_syscall_counter(0, true);
+		if (fd < 0)
+			m->a[3] = fd;
+	}
+	for (;;) {
+		for (i = 0; i < ngot; i++)
+			c[i] = lt_rc_completion(got[i], 0);
+		/* The window: the counter runs from the turn that completes
+		 * command @from to the one that completes command @to. */
+		if (fd >= 0 && served >= from && !window && served < to) {
+			window = served;
+			lt_counter_enable(fd, true);
+		}
+		if (fd >= 0 && window > 0 && served >= to && !counted) {
+			lt_counter_enable(fd, false);
+			counted = lt_counter_read(fd);
+			window = served - window;
+		}
+		r = vdi_client_complete_and_get(rc->dev[d], c, ngot, &done,
+						m->q[0], got, max, &ngot);
+		turns++;
+		if (r != NOERROR)
+			break;
+		for (i = 0; i < ngot; i++) {
+			int64_t pos = got[i]->position;
+			int odd = (int)(pos & 1);
+
+			if (m->a[2] & LT_SERVE_ORDER) {
+				if (pos <= last[odd])
+					broken++;
+				last[odd] = pos;
+			}
+		}
+		served += ngot;
+	}
+	if (fd >= 0) {
+		if (!counted)
+			m->a[3] = -ERANGE;	/* the window was not reached */
+		close(fd);
+	}
+	m->ret = r;
+	m->a[0] = (int32_t)served;
+	m->a[1] = turns;
+	m->a[2] = broken;
+	if (counted)
+		m->a[3] = (int32_t)counted;
+	m->a[4] = (int32_t)window;
 }
 
 static inline void lt_rc_do(struct lt_rc *rc, struct lt_msg *m)
@@ -1030,6 +1198,15 @@ static inline void lt_rc_do(struct lt_rc *rc, struct lt_msg *m)
 	case RC_ACCESS:
 		m->ret = vdi_client_set_access(rc->set, (unsigned int)m->a[0],
 					       m->a[1]);
+		break;
+	case RC_TURN:
+		lt_rc_turn(rc, m);
+		break;
+	case RC_SERVE_TURNS:
+		lt_rc_serve_turns(rc, m);
+		break;
+	case RC_FORBID:
+		m->ret = lt_forbid_ioctl((uint32_t)m->a[0]);
 		break;
 	default:
 		m->ret = -ENOSYS;
