@@ -83,22 +83,26 @@ struct client_dev {
 	vdi_client_device *dev;
 };
 
+/*
+ * Complete the last turn's commands and get the next ones in one call
+ * (vdi_client_complete_and_get: one system call per turn with ENTER).
+ */
 static void *client_device_loop(void *arg)
 {
 	struct client_dev *cd = arg;
+	unsigned int max = cd->job->kind == JOB_BATCH ? BATCH_DEPTH : 1;
 	vdi_client_completion done[BATCH_DEPTH];
 	VDC_Command *cmds[BATCH_DEPTH];
-	unsigned int n, i, applied;
+	unsigned int n, i, applied, ndone = 0;
 	uint64_t sum = 0;
 	int ret;
 
 	for (;;) {
-		if (cd->job->kind == JOB_BATCH)
-			ret = vdi_client_get_commands(cd->dev, INFINITE, cmds,
-						      BATCH_DEPTH, &n);
-		else
-			ret = vdi_client_get_commands(cd->dev, INFINITE, cmds,
-						      1, &n);
+		ret = vdi_client_complete_and_get(cd->dev, done, ndone,
+						  &applied, INFINITE, cmds,
+						  max, &n);
+		if (applied != ndone)
+			die("CompleteCommand", ret);
 		if (ret == VD_E_CLOSE)
 			break;
 		if (ret)
@@ -111,9 +115,7 @@ static void *client_device_loop(void *arg)
 				.bytesTransferred = cmds[i]->size,
 			};
 		}
-		ret = vdi_client_complete_commands(cd->dev, done, n, &applied);
-		if (ret)
-			die("CompleteCommand", ret);
+		ndone = n;
 	}
 	sink += sum;
 	return NULL;
