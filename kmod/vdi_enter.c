@@ -23,7 +23,8 @@ static int vdi_enter_check(const struct vdi_enter *e)
 		return -EINVAL;
 	if (e->spin_us > VDI_SPIN_MAX_US)
 		return -EINVAL;
-	if (!e->reap_count && e->timeout_ms)
+	/* Nothing to reap: nothing to wait or spin for. */
+	if (!e->reap_count && (e->timeout_ms || e->spin_us))
 		return -EINVAL;
 	return 0;
 }

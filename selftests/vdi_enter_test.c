@@ -651,7 +651,7 @@ static void check_bad_structs(struct __test_metadata *_metadata, int fd,
 {
 	struct vdi_enter e;
 
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < 14; i++) {
 		vdi_enter_init(&e, submit, 1, reap, 1, 0, 0);
 		switch (i) {
 		case 0: e.flags = 1; break;
@@ -666,6 +666,7 @@ static void check_bad_structs(struct __test_metadata *_metadata, int fd,
 		case 9: e.spin_us = UINT32_MAX; break;
 		case 10: e.reap_count = 0; e.timeout_ms = 1; break;
 		case 11: e.reap_count = 0; e.timeout_ms = -1; break;
+		case 12: e.reap_count = 0; e.spin_us = 1; break;
 		default: e.reap_count = 0; e.timeout_ms = INT64_MIN; break;
 		}
 		EXPECT_EQ(-EINVAL, vdi_enter(fd, &e)) TH_LOG("case %d", i);

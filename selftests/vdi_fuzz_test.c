@@ -784,7 +784,9 @@ static void enter_args(struct worker *w, int fd, uint8_t *arg)
 		e.reap = vdi_rng_pct(&w->r, 50) ? 0 : (uintptr_t)OUT_BASE(w);
 	e.timeout_ms = e.reap_count && vdi_rng_pct(&w->r, 90) ? rtimeout(w) :
 		(int64_t)rz(w);
-	e.spin_us = vdi_rng_pct(&w->r, 60) ? 0 : vdi_rng_pct(&w->r, 70) ?
+	/* mostly none with nothing to reap: that is EINVAL */
+	e.spin_us = (!e.reap_count && vdi_rng_pct(&w->r, 90)) ||
+		    vdi_rng_pct(&w->r, 60) ? 0 : vdi_rng_pct(&w->r, 70) ?
 		vdi_rng_below(&w->r, 200) : vdi_rng_pct(&w->r, 50) ?
 		VDI_SPIN_MAX_US - 1 + vdi_rng_below(&w->r, 3) : r32(w);
 	e.flags = (uint32_t)rz(w);

@@ -478,7 +478,10 @@ struct vdi_abort_set {
  * the older ioctl would for timeout_ms, after polling for up to spin_us
  * microseconds without sleeping (0: no polling; at most VDI_SPIN_MAX_US;
  * the poll also stops when the CPU is wanted elsewhere or a signal is
- * pending).  Return: entries reaped (0 when reap_count is 0), or -errno:
+ * pending; it never outlasts timeout_ms, so a timeout of 0 does not spin).
+ * A wait that follows a submit is never restarted: any signal, a stop
+ * included, ends it with EINTR (restarting would submit twice); a call that
+ * submitted nothing restarts as the older ioctls do.  Return: entries reaped (0 when reap_count is 0), or -errno:
  * the submit's, or the reap's (ETIMEDOUT, ESHUTDOWN, ECONNABORTED, EINTR,
  * EBADF ...).  submitted and reaped are written back on every return after
  * the struct itself was read and checked (EINVAL/EFAULT for the struct
@@ -501,7 +504,7 @@ struct vdi_enter {
 	__u32 reaped;			/* out: reap entries written */
 	__s64 timeout_ms;		/* the reap's wait; 0 when reap_count is 0 */
 	__u32 flags;			/* none defined */
-	__u32 spin_us;			/* 0..VDI_SPIN_MAX_US */
+	__u32 spin_us;			/* 0..VDI_SPIN_MAX_US; 0 when reap_count is 0 */
 	__u64 reserved[2];
 };
 
