@@ -699,7 +699,7 @@ TEST(client_bad_struct_is_einval_and_changes_nothing)
 	EXPECT_EQ(1U, e.submitted);
 	EXPECT_EQ(1U, e.reaped);
 	EXPECT_EQ(2, big_cmd[0].position);
-	ASSERT_EQ(0, enter(p.dev[0], NULL, 0, NULL, 0, 0, VDI_SPIN_MAX_US, &e));
+	ASSERT_EQ(0, enter(p.dev[0], NULL, 0, NULL, 0, 0, 0, &e));
 	EXPECT_EQ(0U, e.submitted);
 	EXPECT_EQ(0U, e.reaped);
 	ASSERT_EQ(1, peer_do(&p, P_WAIT, 0, 1, E_LONG_MS));

@@ -294,6 +294,8 @@ static int bad_arguments_child(struct lt_peer *self, void *arg)
 	CK(lt_send(self, &m) == 0);
 	CKEQ(NOERROR, vdi_client_get_configuration(set, 5000, &cfg));
 	CKEQ(NOERROR, vdi_client_open_device(set, name, &dev));
+	/* The server's device is open too: the Close below cannot beat it. */
+	CK(lt_recv(self, &m, 5000) == 0);
 	CKEQ(VD_E_INVALID, vdi_client_complete_and_get(dev, &c, 1, NULL, 0,
 						       cmds, 2, &got));
 	CKEQ(VD_E_INVALID, vdi_client_complete_and_get(dev, &c, 1, &done, 0,
@@ -332,6 +334,7 @@ TEST(complete_and_get_bad_arguments)
 							  0, 512, 65536, 0));
 	ASSERT_VD(NOERROR, vdi_server_end_configuration(set));
 	ASSERT_VD(NOERROR, vdi_server_open_device(set, name, &dev));
+	ASSERT_EQ(0, lt_send(&rc, &m));
 	ASSERT_EQ(0, lt_agent_start(&agent, set));
 	EXPECT_EQ(0, lt_reap(&rc, 10000));
 	ASSERT_TRUE(lt_agent_done(&agent, 5000));
