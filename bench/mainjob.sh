@@ -14,9 +14,10 @@
 #                          "bench {json}" line per figure as vdi-bench does
 #                          (median, min, max, runs), then TAP
 #   mainjob.sh --prepare   only make the source file
-#   mainjob.sh --one JOB   JOB once, checked (for bench/profile.sh's perf):
-#                          cp, busybox-cp, cat, backup1, backup4, restore1,
+#   mainjob.sh --one JOB   JOB once (for bench/profile.sh's perf): cp,
+#                          busybox-cp, cat, backup1, backup4, restore1,
 #                          restore4 (restoreN needs backupN's files)
+#   mainjob.sh --check JOB what --one JOB made is right (then removes it)
 #   mainjob.sh --clean     remove the work directory
 #
 # Every restore is compared with the source (cmp): a run that is fast but
@@ -66,7 +67,7 @@ prepare() {
 	for p in cp cmp; do
 		[ -x "$HOSTBIN/$p" ] || die "$HOSTBIN/$p missing: the host's $p is not in the image"
 	done
-	if [ ! -f "$SRC" ] || [ "$(wc -c < "$SRC")" != $((MIB << 20)) ]; then
+	if [ ! -f "$SRC" ] || [ "$(stat -c %s "$SRC")" != $((MIB << 20)) ]; then
 		vdi-gen "${MIB}M" > "$SRC" 2> /dev/null || die "vdi-gen ${MIB}M"
 	fi
 }
@@ -171,11 +172,14 @@ case ${1:-} in
 --one)
 	[ $# = 2 ] || die "usage: $0 --one JOB"
 	prepare
-	timed "$2"
-	say "$2: ${T}s"
+	run "$2" || { show "$W/client.log"; show "$W/engine.log"; die "$2 failed"; }
+	exit 0 ;;
+--check)
+	[ $# = 2 ] || die "usage: $0 --check JOB"
+	check "$2"
 	exit 0 ;;
 "") ;;
-*) die "usage: $0 [--prepare | --one JOB | --clean]" ;;
+*) die "usage: $0 [--prepare | --one JOB | --check JOB | --clean]" ;;
 esac
 
 prepare

@@ -50,7 +50,7 @@ record() {
 		return 1
 	fi
 	echo "# perf-script: begin $name"
-	"$PERF" script -i "$W/perf.data" -F comm,tid,cpu,ip,sym,dso 2> "$W/script.err" |
+	"$PERF" script -i "$W/perf.data" -F comm,tid,cpu,time,ip,sym,dso 2> "$W/script.err" |
 		gzip -c | base64
 	echo "# perf-script: end $name"
 	[ -s "$W/script.err" ] && sed 's/^/#   perf script: /' "$W/script.err" | head -n 5
@@ -64,7 +64,9 @@ for j in $JOBS; do
 	case $j in	# a restore needs its backup's files: made unprofiled
 	restore*) mainjob.sh --one "backup${j#restore}" > /dev/null || fail=1 ;;
 	esac
+	# the job alone under perf; its check (cmp) after
 	record "$j" mainjob.sh --one "$j" || fail=1
+	mainjob.sh --check "$j" || fail=1
 done
 mainjob.sh --clean
 if [ "$BENCH_MIB" != 0 ]; then

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
-# make bench: VDI against same-boot baselines in the VM (scripts/bench.sh);
-# writes build/bench.json and build/bench.svg.
+# make bench: VDI against same-boot baselines in the VM (scripts/bench.sh),
+# and the main job (vdi-engine + vdi-client backup and restore of a file)
+# against cp (bench/mainjob.sh), with perf profiles (bench/profile.sh);
+# writes build/bench.json, build/bench.svg and build/flame-*.svg.
 .PHONY: bench
 
 $(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
@@ -9,5 +11,5 @@ $(B)/vdi-bench: $(ROOT)/bench/vdi_bench.c $(LIBVDI_SO)
 
 bench: ksrc
 	@$(S)/deps.sh
-	@$(MAKE) --no-print-directory $(B)/vdi-bench $(MODULES)
+	@$(MAKE) --no-print-directory $(B)/vdi-bench $(MODULES) tools
 	@$(S)/bench.sh

@@ -20,7 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(qemu-system-x86 busybox-static cpio gzip xz-utils zstd kmod sparse
       gcc g++ make libc6-dev libkmod-dev pkg-config bc flex bison
       libelf-dev libssl-dev linux-source-6.1 linux-headers-amd64
-      perl)	# perl: checkpatch.pl needs more than perl-base
+      perl	# perl: checkpatch.pl needs more than perl-base
+      linux-perf)	# make bench's profiles (perf record in the VM)
 
 say() { echo "deps: $*"; }
 die() { echo "deps: ERROR: $*" >&2; exit 1; }

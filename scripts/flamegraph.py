@@ -7,8 +7,8 @@
     flamegraph.py --script FILE OUTDIR NAME
                                  one "perf script" text output
 
-Input: "perf script -F comm,tid,cpu,ip,sym,dso" text: a header line per
-sample ("comm tid [cpu]"), then its call chain one frame a line, leaf first
+Input: "perf script -F comm,tid,cpu,time,ip,sym,dso" text: a header line
+per sample ("comm tid [cpu] time:", the time optional), then its call chain one frame a line, leaf first
 ("addr symbol (dso)"), then a blank line.  On the console, each profile is
 gzip + base64 between "# perf-script: begin NAME" and "# perf-script: end
 NAME".
@@ -56,22 +56,24 @@ def console_profiles(log):
                 chunks.append(line)
 
 
-HEADER = re.compile(r"^(\S.*?)\s+(-?\d+)\s+\[(\d+)\]\s*$")
+HEADER = re.compile(r"^(\S.*?)\s+(-?\d+)\s+\[(\d+)\](?:\s+(\d+\.\d+):)?\s*$")
 FRAME = re.compile(r"^\s*([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$")
 
 
 def samples(text):
-    """(process, [(symbol, dso), ...] leaf first) for each sample."""
-    comm, frames = None, []
+    """(process, time or None, [(symbol, dso), ...] leaf first) for each
+    sample."""
+    comm, when, frames = None, None, []
     for line in text.splitlines() + [""]:
         if not line.strip():
             if comm is not None:
-                yield comm, frames
-            comm, frames = None, []
+                yield comm, when, frames
+            comm, when, frames = None, None, []
             continue
         if comm is None:
             m = HEADER.match(line)
             comm = m.group(1) if m else line.split()[0]
+            when = float(m.group(4)) if m and m.group(4) else None
             continue
         m = FRAME.match(line)
         if m:
@@ -97,7 +99,11 @@ def fold(text):
     """Counter of "process;root;...;leaf" stacks, and the leaf counters."""
     stacks = collections.Counter()
     by_func, by_proc, by_dso = (collections.Counter() for _ in range(3))
-    for comm, frames in samples(text):
+    span = [None, None]     # the first and last sample's time
+    for comm, when, frames in samples(text):
+        if when is not None:
+            span[0] = when if span[0] is None else min(span[0], when)
+            span[1] = when if span[1] is None else max(span[1], when)
         names = [frame_name(s, d) for s, d in frames]
         # a chain the unwinder could not follow ends in [unknown] frames
         # with address 0: they say nothing
@@ -108,13 +114,15 @@ def fold(text):
         by_proc[comm] += 1
         by_func[leaf] += 1
         by_dso[os.path.basename(frames[0][1]) if frames else "[unknown]"] += 1
-    return stacks, by_func, by_proc, by_dso
+    seconds = span[1] - span[0] if span[0] is not None else None
+    return stacks, by_func, by_proc, by_dso, seconds
 
 
 # ------------------------------------------------------------------ text
-def top_text(name, by_func, by_proc, by_dso):
+def top_text(name, by_func, by_proc, by_dso, seconds):
     total = sum(by_proc.values())
-    out = ["profile %s: %d samples (cpu-clock, all CPUs)" % (name, total)]
+    out = ["profile %s: %d samples (cpu-clock, all CPUs)%s" % (
+        name, total, " over %.2f s" % seconds if seconds else "")]
     for title, counter in (("by process", by_proc),
                            ("self time by function", by_func),
                            ("self time by object", by_dso)):
@@ -211,7 +219,7 @@ def svg(stacks, title):
 
 # ------------------------------------------------------------------ main
 def write_profile(name, text, outdir):
-    stacks, by_func, by_proc, by_dso = fold(text)
+    stacks, by_func, by_proc, by_dso, seconds = fold(text)
     if not stacks:
         print("flamegraph: profile %s has no samples" % name, file=sys.stderr)
         return False
@@ -223,7 +231,7 @@ def write_profile(name, text, outdir):
         f.write(svg(stacks, "%s: %d cpu-clock samples over all CPUs "
                     "(width: share of samples; hover for the numbers)" %
                     (name, sum(stacks.values()))))
-    text = top_text(name, by_func, by_proc, by_dso)
+    text = top_text(name, by_func, by_proc, by_dso, seconds)
     with open(base + ".txt", "w") as f:
         f.write(text)
     print(text)
