@@ -33,6 +33,10 @@
 #
 # Env: VDI_BENCH_RUNS (5)  MAINJOB_MIB (256)  HOSTBIN (/files)
 #      MAINJOB_DIR (/tmp/mainjob: on tmpfs, as the VM's /tmp is)
+#      MAINJOB_ALT (a directory with another vdi-engine and vdi-client, e.g.
+#        a build before a change: each run also times their backups and
+#        restores, as jobs alt-backup1 ..., figures mainjob_alt_*: a
+#        before/after comparison in one boot)
 set -u
 
 RUNS=${VDI_BENCH_RUNS:-5}
@@ -41,6 +45,8 @@ HOSTBIN=${HOSTBIN:-/files}
 W=${MAINJOB_DIR:-/tmp/mainjob}
 SRC=$W/src
 SET=mainjob
+ALT=${MAINJOB_ALT:-}
+ENGINE=vdi-engine CLIENT=vdi-client
 
 say() { echo "# mainjob: $*"; }
 die() { say "FAILED: $*"; echo "not ok 1 mainjob # $*"; echo "1..1"; exit 1; }
@@ -82,9 +88,9 @@ job_backup() {
 	# shellcheck disable=SC2046 # devices is a list
 	set -- $(devices "$1")
 	rm -rf "$W/bk$#" && mkdir -p "$W/bk$#"
-	vdi-client backup -t 60 -d "$W/bk$#" "$@" 2> "$W/client.log" &
+	$CLIENT backup -t 60 -d "$W/bk$#" "$@" 2> "$W/client.log" &
 	cpid=$!
-	vdi-engine backup -t 60 -i "$SRC" "$@" 2> "$W/engine.log"
+	$ENGINE backup -t 60 -i "$SRC" "$@" 2> "$W/engine.log"
 	erc=$?
 	wait $cpid
 	crc=$?
@@ -94,9 +100,9 @@ job_backup() {
 job_restore() {
 	# shellcheck disable=SC2046 # devices is a list
 	set -- $(devices "$1")
-	vdi-client restore -t 60 -d "$W/bk$#" "$@" 2> "$W/client.log" &
+	$CLIENT restore -t 60 -d "$W/bk$#" "$@" 2> "$W/client.log" &
 	cpid=$!
-	vdi-engine restore -t 60 -o "$W/restored" "$@" 2> "$W/engine.log"
+	$ENGINE restore -t 60 -o "$W/restored" "$@" 2> "$W/engine.log"
 	erc=$?
 	wait $cpid
 	crc=$?
@@ -106,6 +112,9 @@ job_restore() {
 # run JOB: the job's command by its name
 run() {
 	case $1 in
+	alt-*)
+		ENGINE=$ALT/vdi-engine CLIENT=$ALT/vdi-client run "${1#alt-}"
+		return ;;
 	cp) job_cp ;;
 	busybox-cp) job_busybox_cp ;;
 	cat) job_cat ;;
@@ -120,6 +129,7 @@ run() {
 # check JOB: its output is the source, byte for byte; then remove it
 check() {
 	case $1 in
+	alt-*) check "${1#alt-}" ;;
 	cp|busybox-cp)
 		"$HOSTBIN/cmp" "$SRC" "$W/cp.out" || die "$1: the copy differs from the source"
 		rm -f "$W/cp.out" ;;
@@ -186,8 +196,13 @@ prepare
 echo "mainjob-start {\"runs\":$RUNS,\"mib\":$MIB,\"cpus\":$(nproc)}"
 # T_<job>: its times, R_<job>: each run's cp time over the job's
 JOBS="cp backup1 restore1 backup4 restore4 busybox-cp cat"
-T_cp='' T_backup1='' T_restore1='' T_backup4='' T_restore4='' T_busybox_cp='' T_cat=''
-R_backup1='' R_restore1='' R_backup4='' R_restore4=''
+RATIOS="backup1 restore1 backup4 restore4"
+if [ -n "$ALT" ]; then
+	JOBS="$JOBS alt-backup1 alt-restore1 alt-backup4 alt-restore4"
+	RATIOS="$RATIOS alt_backup1 alt_restore1 alt_backup4 alt_restore4"
+fi
+for v in $(echo "$JOBS" | tr - _); do eval "T_$v=''"; done
+for v in $RATIOS; do eval "R_$v=''"; done
 i=0
 while [ $i -lt "$RUNS" ]; do
 	i=$((i + 1))
@@ -198,14 +213,14 @@ while [ $i -lt "$RUNS" ]; do
 		eval "T_$v=\"\$T_$v $T\" last_$v=$T"
 		line="$line $j=${T}s"
 	done
-	for j in backup1 restore1 backup4 restore4; do
+	for j in $RATIOS; do
 		eval "R_$j=\"\$R_$j \$(ratio \$last_cp \$last_$j)\""
 	done
 	say "run $i:$line"
 	rm -rf "$W/bk1" "$W/bk4"
 done
 
-# shellcheck disable=SC2086 # lists of numbers
+# shellcheck disable=SC2086,SC2154 # lists of numbers, set by eval
 {
 	report mainjob_cp_s s $T_cp
 	report mainjob_busybox_cp_s s $T_busybox_cp
@@ -218,6 +233,16 @@ done
 	report mainjob_restore_vs_cp_1dev x $R_restore1
 	report mainjob_backup_vs_cp_4dev x $R_backup4
 	report mainjob_restore_vs_cp_4dev x $R_restore4
+	if [ -n "$ALT" ]; then
+		report mainjob_alt_backup_1dev_s s $T_alt_backup1
+		report mainjob_alt_restore_1dev_s s $T_alt_restore1
+		report mainjob_alt_backup_4dev_s s $T_alt_backup4
+		report mainjob_alt_restore_4dev_s s $T_alt_restore4
+		report mainjob_alt_backup_vs_cp_1dev x $R_alt_backup1
+		report mainjob_alt_restore_vs_cp_1dev x $R_alt_restore1
+		report mainjob_alt_backup_vs_cp_4dev x $R_alt_backup4
+		report mainjob_alt_restore_vs_cp_4dev x $R_alt_restore4
+	fi
 }
 rm -rf "$W"
 echo "1..1"

@@ -17,7 +17,8 @@
 # libraries); without it this says so and skips.
 #
 # Env: HOSTBIN (/files)  PROFILE_HZ (sampling rate, 999)  PROFILE_JOBS
-#      (default: backup1 restore1 backup4 restore4 cp)  PROFILE_BENCH_MIB
+#      (default: backup1 restore1 backup4 restore4 cp; alt-backup1 ... with
+#      MAINJOB_ALT, see mainjob.sh)  PROFILE_BENCH_MIB
 #      (the vdi-bench run's VDI_BENCH_MIB, 256; 0: no vdi-bench profile)
 set -u
 
@@ -62,7 +63,9 @@ fail=0
 mainjob.sh --prepare || exit 1
 for j in $JOBS; do
 	case $j in	# a restore needs its backup's files: made unprofiled
-	restore*) mainjob.sh --one "backup${j#restore}" > /dev/null || fail=1 ;;
+	restore*|alt-restore*)
+		mainjob.sh --one "$(echo "$j" | sed 's/restore/backup/')" > /dev/null ||
+			fail=1 ;;
 	esac
 	# the job alone under perf; its check (cmp) after
 	record "$j" mainjob.sh --one "$j" || fail=1

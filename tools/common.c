@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -618,6 +619,131 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ splice */
+void splicer_init(struct splicer *s)
+{
+	s->pipe[0] = s->pipe[1] = -1;
+	s->cap = 0;
+	s->off = false;
+}
+
+void splicer_close(struct splicer *s)
+{
+	if (s->pipe[0] >= 0) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+	}
+	s->pipe[0] = s->pipe[1] = -1;
+}
+
+/* A pipe for @fd if it is a regular file; false: write() it. */
+static bool splicer_ready(struct splicer *s, int fd)
+{
+	struct stat st;
+	int size;
+
+	if (s->off)
+		return false;
+	if (s->pipe[0] >= 0)
+		return true;
+	/* a pipe or socket would keep references to our buffer's pages
+	 * (splice moves them, it does not copy): only regular files */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    pipe2(s->pipe, O_CLOEXEC) < 0) {
+		s->off = true;
+		return false;
+	}
+	/* best effort: a user over pipe-user-pages-soft keeps 64 KiB */
+	fcntl(s->pipe[1], F_SETPIPE_SZ, 1 << 20);
+	size = fcntl(s->pipe[1], F_GETPIPE_SZ);
+	s->cap = size > 0 ? (size_t)size : 65536;
+	return true;
+}
+
+/* Give up splicing: what is in the pipe is dropped with it (the caller
+ * writes those bytes again, from its buffer). */
+static void splicer_give_up(struct splicer *s)
+{
+	splicer_close(s);
+	s->off = true;
+}
+
+/* Move @len bytes from the pipe into @fd; 0 or an errno. */
+static int splice_drain(struct splicer *s, int fd, size_t len, int64_t *pos,
+			size_t *moved)
+{
+	loff_t off;
+	ssize_t n;
+
+	*moved = 0;
+	while (*moved < len) {
+		off = pos ? (loff_t)*pos : 0;
+		n = splice(s->pipe[0], NULL, fd, pos ? &off : NULL,
+			   len - *moved, SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)		/* 0: nothing more fits */
+			return n < 0 ? errno : ENOSPC;
+		*moved += (size_t)n;
+		if (pos)
+			*pos += n;
+	}
+	return 0;
+}
+
+static int write_at(int fd, const uint8_t *p, size_t len, int64_t *pos,
+		    size_t *done)
+{
+	ssize_t n;
+
+	while (*done < len) {
+		n = pos ? pwrite(fd, p + *done, len - *done, (off_t)*pos) :
+			  write(fd, p + *done, len - *done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)		/* 0: nothing more fits */
+			return n < 0 ? errno : ENOSPC;
+		*done += (size_t)n;
+		if (pos)
+			*pos += n;
+	}
+	return 0;
+}
+
+int splice_write(struct splicer *s, int fd, const void *buf, size_t len,
+		 int64_t *pos, size_t *done)
+{
+	const uint8_t *p = buf;
+	struct iovec iov;
+	size_t moved;
+	ssize_t n;
+	int err;
+
+	*done = 0;
+	while (*done < len && splicer_ready(s, fd)) {
+		iov.iov_base = (void *)(p + *done);
+		iov.iov_len = len - *done < s->cap ? len - *done : s->cap;
+		n = vmsplice(s->pipe[1], &iov, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {		/* cannot lend the pages: write() */
+			splicer_give_up(s);
+			break;
+		}
+		err = splice_drain(s, fd, (size_t)n, pos, &moved);
+		*done += moved;
+		if (!err)
+			continue;
+		/* the pipe may hold what did not go: drop it with the pipe */
+		splicer_give_up(s);
+		/* a file system without splice_write says EINVAL at once:
+		 * write() it; any other failure is the file's */
+		if (err != EINVAL || moved)
+			return err;
+	}
+	return write_at(fd, p, len, pos, done);
 }
 
 void grow_pipe(int fd)

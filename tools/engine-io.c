@@ -20,7 +20,7 @@
 
 #include "engine.h"
 
-struct engine_io io = { .fd = -1 };
+struct engine_io io = { .fd = -1, .splicer = { .pipe = { -1, -1 } } };
 
 struct progress prog_bar;
 
@@ -145,11 +145,12 @@ int open_output(void)
 
 int write_output(const uint8_t *p, size_t len)
 {
+	size_t done;
 	int err;
 
 	if (!len)
 		return 0;
-	err = write_all(io.fd, p, len);
+	err = splice_write(&io.splicer, io.fd, p, len, NULL, &done);
 	if (err) {
 		if (err == EPIPE)
 			msg("writing the data: the reader of %s has gone away",
@@ -195,6 +196,7 @@ bool cleanup_io(bool failed)
 {
 	int err;
 
+	splicer_close(&io.splicer);
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)

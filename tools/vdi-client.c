@@ -64,6 +64,7 @@ struct device {
 	char *path;		/* the device's file */
 	struct out_file out;	/* backup: path.partial until the end, or a
 				 * device or FIFO written in place */
+	struct splicer splicer;	/* backup: how Write stores the buffer */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -457,8 +458,8 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 {
 	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
 	size_t len = (size_t)cmd->size, done = 0;
+	int64_t wpos;
 	int err = 0;
-	ssize_t n;
 
 	if (opt.op != BACKUP) {
 		note(d, "the engine writes, but this is a restore: is the "
@@ -482,20 +483,10 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 		     strerror(err));
 		return code;
 	}
-	while (done < len) {
-		if (opt.disk)
-			n = pwrite(d->fd, cmd->buffer + done, len - done,
-				   (off_t)(at + done));
-		else
-			n = write(d->fd, cmd->buffer + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {		/* 0: nothing more fits */
-			err = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		done += (size_t)n;
-	}
+	/* disk-like: at the command's position; else at the file's offset */
+	wpos = (int64_t)at;
+	err = splice_write(&d->splicer, d->fd, cmd->buffer, len,
+			   opt.disk ? &wpos : NULL, &done);
 	*bytes = (uint32_t)done;
 	sum_add(d, cmd->buffer, done, at);
 	d->pos += done;
@@ -1177,6 +1168,7 @@ int main(int argc, char **argv)
 		devs[i].name = opt.dev_name[i];
 		devs[i].fd = -1;
 		devs[i].sequential = true;
+		splicer_init(&devs[i].splicer);
 		mx64_init(&devs[i].sum);
 		tape_init(&devs[i].tape, 512);
 	}
@@ -1278,6 +1270,8 @@ out:
 	if (figs)
 		end_figures(figs_rc, figs, t_data);
 	free(figs);
+	for (i = 0; i < opt.ndev; i++)
+		splicer_close(&devs[i].splicer);
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
 }
