@@ -268,6 +268,18 @@ void mx64_update(struct mx64 *m, const void *data, size_t len)
 		h = mx64_word(h, get_le64(m->part));
 		m->npart = 0;
 	}
+	/* four words a turn: the chain is serial, but the loop's own
+	 * instructions are a third of the work on one word at a time (the
+	 * bench VM's profile counts each instruction) */
+	for (; len >= 32; p += 32, len -= 32) {
+		uint64_t w4[4];
+
+		memcpy(w4, p, 32);
+		h = mx64_word(h, le64_to_cpu(w4[0]));
+		h = mx64_word(h, le64_to_cpu(w4[1]));
+		h = mx64_word(h, le64_to_cpu(w4[2]));
+		h = mx64_word(h, le64_to_cpu(w4[3]));
+	}
 	for (; len >= 8; p += 8, len -= 8) {
 		memcpy(&w, p, 8);
 		h = mx64_word(h, le64_to_cpu(w));
