@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -756,6 +758,130 @@ int splice_write(struct splicer *s, int fd, const void *buf, size_t len,
 			return err;
 	}
 	return write_at(fd, p, len, pos, done);
+}
+
+/* ------------------------------------------------------------ mapped reads */
+#define MAP_WINDOW	(64ULL << 20)	/* mapped at a time */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22		/* Linux 5.14 */
+#endif
+
+void mapper_init(struct mapper *m)
+{
+	m->map = NULL;
+	m->at = m->len = 0;
+	m->off = false;
+}
+
+void mapper_close(struct mapper *m)
+{
+	if (m->map)
+		munmap(m->map, m->len);
+	m->map = NULL;
+}
+
+/* The copy out of a mapping that a shrinking file turned into SIGBUS:
+ * each thread's own landing place while it copies, NULL otherwise. */
+static __thread sigjmp_buf *volatile bus_landing;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig)
+{
+	if (bus_landing)
+		siglongjmp(*bus_landing, 1);
+	/* not ours: the default action, when the access is tried again */
+	signal(sig, SIG_DFL);
+}
+
+static void bus_setup(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* memcpy() that a SIGBUS ends: 0, or -1 (the file shrank). */
+static int bus_safe_copy(void *dst, const void *src, size_t len)
+{
+	sigjmp_buf landing;
+
+	pthread_once(&bus_once, bus_setup);
+	if (sigsetjmp(landing, 1)) {
+		bus_landing = NULL;
+		return -1;
+	}
+	/* the barriers keep the compiler from moving the stores around the
+	 * copy, which it knows touches nothing else */
+	bus_landing = &landing;
+	__asm__ volatile("" ::: "memory");
+	memcpy(dst, src, len);
+	__asm__ volatile("" ::: "memory");
+	bus_landing = NULL;
+	return 0;
+}
+
+static ssize_t read_at(int fd, void *buf, size_t len, int64_t *pos)
+{
+	ssize_t n;
+
+	do
+		n = pos ? pread(fd, buf, len, (off_t)*pos) : read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0 && pos)
+		*pos += n;
+	return n;
+}
+
+ssize_t mapped_read(struct mapper *m, int fd, void *buf, size_t len,
+		    int64_t *pos)
+{
+	uint64_t at, size, n, head;
+	struct stat st;
+	off_t cur;
+
+	if (m->off || !len)
+		return read_at(fd, buf, len, pos);
+	cur = pos ? (off_t)*pos : lseek(fd, 0, SEEK_CUR);
+	if (cur < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		m->off = true;
+		return read_at(fd, buf, len, pos);
+	}
+	at = (uint64_t)cur;
+	size = (uint64_t)st.st_size;
+	if (at >= size)		/* the end, or what was added meanwhile */
+		return read_at(fd, buf, len, pos);
+	if (!m->map || at < m->at || at >= m->at + m->len) {
+		mapper_close(m);
+		m->at = at & ~(MAP_WINDOW - 1);
+		m->len = size - m->at < MAP_WINDOW ? size - m->at : MAP_WINDOW;
+		m->map = mmap(NULL, m->len, PROT_READ, MAP_SHARED, fd,
+			      (off_t)m->at);
+		if (m->map == MAP_FAILED) {
+			m->map = NULL;
+			m->off = true;
+			return read_at(fd, buf, len, pos);
+		}
+	}
+	n = len;
+	if (n > m->at + m->len - at)	/* the window's (and size's) end */
+		n = m->at + m->len - at;
+	/* best effort: one call instead of a fault per page */
+	head = (at - m->at) % (uint64_t)sysconf(_SC_PAGESIZE);
+	madvise(m->map + (at - m->at) - head, n + head, MADV_POPULATE_READ);
+	if (bus_safe_copy(buf, m->map + (at - m->at), n) < 0) {
+		msg("the file being read became shorter meanwhile");
+		mapper_close(m);
+		m->off = true;
+		errno = EIO;
+		return -1;
+	}
+	if (pos)
+		*pos += (int64_t)n;
+	else if (lseek(fd, (off_t)(at + n), SEEK_SET) < 0)
+		return -1;
+	return (ssize_t)n;
 }
 
 void grow_pipe(int fd)

@@ -158,6 +158,33 @@ int splice_write(struct splicer *s, int fd, const void *buf, size_t len,
 		 int64_t *pos, size_t *done);
 void splicer_close(struct splicer *s);
 
+/*
+ * Read a regular file by copying from a mapping of it (memcpy) instead of
+ * read(), which copies to user memory with the CPU's string-copy
+ * instruction: the other half of what splice_write() avoids, at a backup's
+ * input and a restore's.  A window of the file is mapped at a time, and
+ * populated a read at a time (MADV_POPULATE_READ: no fault per page).
+ * Reads at or past the size the file had when looked at go to read(), so
+ * a file that grows is read as read() would, and the end of the file is
+ * read()'s 0.  A file that shrinks under the mapping raises SIGBUS in the
+ * copy: caught, it is an EIO with a message, not the end of the program.
+ * Anything but a regular file, or a failed mmap, gets plain read()s.
+ */
+struct mapper {
+	uint8_t *map;		/* a window of the file, or NULL */
+	uint64_t at, len;	/* where the window is in the file */
+	bool off;		/* read() only, from now on */
+};
+void mapper_init(struct mapper *m);
+/*
+ * Up to @len bytes of @fd into @buf: at *@pos (advanced) if @pos, else at
+ * the file offset (advanced).  Returns the count, 0 at the end, or -1 with
+ * errno (EINTR is retried).
+ */
+ssize_t mapped_read(struct mapper *m, int fd, void *buf, size_t len,
+		    int64_t *pos);
+void mapper_close(struct mapper *m);
+
 /* If @fd is a pipe, make its buffer 1 MiB (fewer context switches). */
 void grow_pipe(int fd);
 /* fsync() the directory holding @path (after renaming a file into it). */

@@ -86,7 +86,7 @@ static ssize_t read_some(uint8_t *buf, size_t len)
 			return -2;	/* aborted or interrupted */
 		if (!pfd[0].revents)
 			continue;
-		n = read(io.fd, buf, len);
+		n = mapped_read(&io.mapper, io.fd, buf, len, NULL);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR && errno != EAGAIN) {
@@ -197,6 +197,7 @@ bool cleanup_io(bool failed)
 	int err;
 
 	splicer_close(&io.splicer);
+	mapper_close(&io.mapper);
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)

@@ -65,6 +65,7 @@ struct device {
 	struct out_file out;	/* backup: path.partial until the end, or a
 				 * device or FIFO written in place */
 	struct splicer splicer;	/* backup: how Write stores the buffer */
+	struct mapper mapper;	/* restore: how Read fills it */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -516,6 +517,7 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 {
 	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
 	size_t len = (size_t)cmd->size, done = 0;
+	int64_t rpos;
 	ssize_t n = 0;
 
 	if (opt.op != RESTORE) {
@@ -541,14 +543,11 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 		__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
 		return code;
 	}
+	/* disk-like: at the command's position; else at the file's offset */
+	rpos = (int64_t)at;
 	while (done < len) {
-		if (opt.disk)
-			n = pread(d->fd, cmd->buffer + done, len - done,
-				  (off_t)(at + done));
-		else
-			n = read(d->fd, cmd->buffer + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = mapped_read(&d->mapper, d->fd, cmd->buffer + done,
+				len - done, opt.disk ? &rpos : NULL);
 		if (n <= 0)
 			break;
 		done += (size_t)n;
@@ -1169,6 +1168,7 @@ int main(int argc, char **argv)
 		devs[i].fd = -1;
 		devs[i].sequential = true;
 		splicer_init(&devs[i].splicer);
+		mapper_init(&devs[i].mapper);
 		mx64_init(&devs[i].sum);
 		tape_init(&devs[i].tape, 512);
 	}
@@ -1270,8 +1270,10 @@ out:
 	if (figs)
 		end_figures(figs_rc, figs, t_data);
 	free(figs);
-	for (i = 0; i < opt.ndev; i++)
+	for (i = 0; i < opt.ndev; i++) {
 		splicer_close(&devs[i].splicer);
+		mapper_close(&devs[i].mapper);
+	}
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
 }
