@@ -309,6 +309,78 @@ uint64_t mx64_final(const struct mx64 *m)
 	return h;
 }
 
+/* ------------------------------------------------------------ summer */
+void summer_init(struct summer *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+}
+
+static void *summer_main(void *arg)
+{
+	struct summer *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->posted && !s->quit)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (!s->posted)		/* quit, and nothing left */
+			break;
+		pthread_mutex_unlock(&s->lock);
+		mx64_update(s->m, s->p, s->len);
+		pthread_mutex_lock(&s->lock);
+		s->posted = false;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+bool summer_start(struct summer *s, struct mx64 *m, const void *p,
+		  size_t len)
+{
+	if (s->broken)
+		return false;
+	/* the caller's signal mask (the tools block their signals in every
+	 * thread but one) is the new thread's */
+	if (!s->started) {
+		if (pthread_create(&s->thread, NULL, summer_main, s)) {
+			s->broken = true;
+			return false;
+		}
+		s->started = true;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->m = m;
+	s->p = p;
+	s->len = len;
+	s->posted = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+void summer_wait(struct summer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->posted)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void summer_stop(struct summer *s)
+{
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	s->started = false;
+}
+
 /* ------------------------------------------------------------ generator */
 static inline uint64_t splitmix64(uint64_t i)
 {

@@ -20,7 +20,14 @@
 
 #include "engine.h"
 
-struct engine_io io = { .fd = -1, .splicer = { .pipe = { -1, -1 } } };
+struct engine_io io = {
+	.fd = -1,
+	.splicer = { .pipe = { -1, -1 } },
+	.summer = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	},
+};
 
 struct progress prog_bar;
 
@@ -145,12 +152,19 @@ int open_output(void)
 
 int write_output(const uint8_t *p, size_t len)
 {
+	bool summed;
 	size_t done;
 	int err;
 
 	if (!len)
 		return 0;
+	/* the checksum on another thread while the bytes are written */
+	summed = summer_start(&io.summer, &io.sum, p, len);
 	err = splice_write(&io.splicer, io.fd, p, len, NULL, &done);
+	if (summed)
+		summer_wait(&io.summer);
+	else if (!err)
+		mx64_update(&io.sum, p, len);
 	if (err) {
 		if (err == EPIPE)
 			msg("writing the data: the reader of %s has gone away",
@@ -161,7 +175,6 @@ int write_output(const uint8_t *p, size_t len)
 			    opt.dir ? "to tar -x" : "stdout", strerror(err));
 		return -1;
 	}
-	mx64_update(&io.sum, p, len);
 	io.n += len;
 	progress_update(&prog_bar, io.n);
 	sql_stats(io.n);
@@ -198,6 +211,7 @@ bool cleanup_io(bool failed)
 
 	splicer_close(&io.splicer);
 	mapper_close(&io.mapper);
+	summer_stop(&io.summer);
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)

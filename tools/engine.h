@@ -187,6 +187,7 @@ struct engine_io {
 				 * or a device or FIFO in place */
 	struct splicer splicer;	/* how the restore writes a regular file */
 	struct mapper mapper;	/* how the backup reads a regular file */
+	struct summer summer;	/* the restore's sum while it writes */
 	uint64_t size;		/* backup: the input's size if known, else 0 */
 	uint64_t n;		/* bytes of L read or written so far */
 	struct mx64 sum;	/* over those bytes */

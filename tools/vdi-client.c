@@ -66,6 +66,7 @@ struct device {
 				 * device or FIFO written in place */
 	struct splicer splicer;	/* backup: how Write stores the buffer */
 	struct mapper mapper;	/* restore: how Read fills it */
+	struct summer summer;	/* backup: sums a Write's buffer meanwhile */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -459,6 +460,7 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 {
 	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
 	size_t len = (size_t)cmd->size, done = 0;
+	bool summed;
 	int64_t wpos;
 	int err = 0;
 
@@ -484,12 +486,25 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 		     strerror(err));
 		return code;
 	}
+	/* the stream's checksum on another thread while the buffer is
+	 * written (in order: each Write waits for its own) */
+	summed = d->sequential && at == d->sum_pos &&
+		 summer_start(&d->summer, &d->sum, cmd->buffer, len);
 	/* disk-like: at the command's position; else at the file's offset */
 	wpos = (int64_t)at;
 	err = splice_write(&d->splicer, d->fd, cmd->buffer, len,
 			   opt.disk ? &wpos : NULL, &done);
 	*bytes = (uint32_t)done;
-	sum_add(d, cmd->buffer, done, at);
+	if (summed) {
+		summer_wait(&d->summer);
+		d->sum_pos += len;
+		/* it holds bytes that were not written: a failed Write,
+		 * whose run prints no checksums; never a wrong one */
+		if (done != len)
+			d->sequential = false;
+	} else {
+		sum_add(d, cmd->buffer, done, at);
+	}
 	d->pos += done;
 	d->cur = at + done;
 	if (at + done > d->high)
@@ -1169,6 +1184,7 @@ int main(int argc, char **argv)
 		devs[i].sequential = true;
 		splicer_init(&devs[i].splicer);
 		mapper_init(&devs[i].mapper);
+		summer_init(&devs[i].summer);
 		mx64_init(&devs[i].sum);
 		tape_init(&devs[i].tape, 512);
 	}
@@ -1273,6 +1289,7 @@ out:
 	for (i = 0; i < opt.ndev; i++) {
 		splicer_close(&devs[i].splicer);
 		mapper_close(&devs[i].mapper);
+		summer_stop(&devs[i].summer);
 	}
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
