@@ -837,6 +837,105 @@ int splice_write(struct splicer *s, int fd, const void *buf, size_t len,
 	return write_at(fd, p, len, pos, done);
 }
 
+/* ------------------------------------------------------------ prealloc */
+#define PREALLOC_AHEAD	(16ULL << 20)	/* allocated ahead of the writer */
+#define PREALLOC_STEP	(4ULL << 20)	/* per fallocate() */
+
+void prealloc_init(struct prealloc *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+static void *prealloc_main(void *arg)
+{
+	struct prealloc *p = arg;
+	uint64_t at, len;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->quit && p->done >= p->want)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->quit)
+			break;
+		at = p->done;
+		len = p->want - at < PREALLOC_STEP ? p->want - at :
+		      PREALLOC_STEP;
+		pthread_mutex_unlock(&p->lock);
+		do
+			rc = fallocate(p->fd, FALLOC_FL_KEEP_SIZE, (off_t)at,
+				       (off_t)len);
+		while (rc < 0 && errno == EINTR);
+		pthread_mutex_lock(&p->lock);
+		if (rc < 0) {	/* not supported, or full: the writer sees */
+			p->off = true;
+			break;
+		}
+		p->done = at + len;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+void prealloc_ahead(struct prealloc *p, int fd, uint64_t pos, size_t len)
+{
+	struct stat st;
+
+	if (p->off)
+		return;
+	if (!p->started) {
+		/* only a regular file has blocks to allocate; the thread
+		 * gets the caller's signal mask (blocked, in the tools) */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			p->off = true;
+			return;
+		}
+		p->fd = fd;
+		p->done = pos;
+		if (pthread_create(&p->thread, NULL, prealloc_main, p)) {
+			p->off = true;
+			return;
+		}
+		p->started = true;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (pos + len + PREALLOC_AHEAD > p->want) {
+		p->want = pos + len + PREALLOC_AHEAD;
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int prealloc_stop(struct prealloc *p, uint64_t end)
+{
+	int err = 0;
+
+	if (!p->started)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->quit = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	p->off = true;
+	/* the blocks past the data: not part of the file (KEEP_SIZE), but
+	 * held until given back.  Punching them works on tmpfs; some file
+	 * systems (ext4) punch only up to the size, but free what lies past
+	 * it when the file is cut: one byte longer, then back. */
+	if (p->done > end) {
+		fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)end, (off_t)(p->done - end));
+		if (ftruncate(p->fd, (off_t)end + 1) == 0 &&
+		    ftruncate(p->fd, (off_t)end) < 0)
+			err = errno;	/* one byte too long: the caller fails */
+	}
+	return err;
+}
+
 /* ------------------------------------------------------------ mapped reads */
 #define MAP_WINDOW	(64ULL << 20)	/* mapped at a time */
 
