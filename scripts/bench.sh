@@ -11,7 +11,9 @@
 # Env: B, BENCH_KVER, VDI_BENCH_RUNS, VDI_BENCH_MIB, VDI_SPIN_US (passed to
 # the VM), BENCH_MEM (the VM's MiB, 3072: the main job keeps its 256 MiB
 # source, a backup and a restored copy on tmpfs), BENCH_PROFILE (0: no
-# profiles), MAINJOB_MIB (256).
+# profiles), MAINJOB_MIB (256), MAINJOB_ALT (a directory with another
+# build's vdi-engine and vdi-client, e.g. from before a change: timed in
+# the same runs, figures mainjob_alt_*; bench/mainjob.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,9 +38,16 @@ cat > "$B/bench-tests/vdi-bench.sh" <<SH
 ${VDI_SPIN_US:+VDI_SPIN_US=$VDI_SPIN_US }VDI_BENCH_RUNS=${VDI_BENCH_RUNS:-5} VDI_BENCH_MIB=${VDI_BENCH_MIB:-1024} exec /bin/vdi-bench
 SH
 # The main job after it (the tests run in name order), then the profiles.
+ALT_FILES=
+if [ -n "${MAINJOB_ALT:-}" ]; then
+	for p in vdi-engine vdi-client; do
+		[ -x "$MAINJOB_ALT/$p" ] || { echo "bench: MAINJOB_ALT: no $MAINJOB_ALT/$p" >&2; exit 1; }
+	done
+	ALT_FILES=$(cd "$MAINJOB_ALT" && pwd)
+fi
 cat > "$B/bench-tests/vdi-mainjob.sh" <<SH
 #!/bin/sh
-VDI_BENCH_RUNS=${VDI_BENCH_RUNS:-5} MAINJOB_MIB=${MAINJOB_MIB:-256} exec /bin/mainjob.sh
+${ALT_FILES:+MAINJOB_ALT=/files/${ALT_FILES##*/} }VDI_BENCH_RUNS=${VDI_BENCH_RUNS:-5} MAINJOB_MIB=${MAINJOB_MIB:-256} exec /bin/mainjob.sh
 SH
 # The host's programs the VM's jobs use, with their libraries, into /files
 # (HOSTBIN): coreutils' cp (the cp users run: busybox's copies 4 KiB at a
@@ -71,7 +80,7 @@ SH
 fi
 chmod +x "$B"/bench-tests/*.sh
 EXTRA_BINS="$B/vdi-bench $B/tools/vdi-engine $B/tools/vdi-client $B/tools/vdi-gen $ROOT/bench/mainjob.sh $ROOT/bench/profile.sh" \
-EXTRA_FILES="$HOST_FILES" TEST_TIMEOUT=3000 "$ROOT/scripts/initramfs.sh" \
+EXTRA_FILES="$HOST_FILES $ALT_FILES" TEST_TIMEOUT=3000 "$ROOT/scripts/initramfs.sh" \
 	"$KVER" "$B/mod-$KVER/vdi.ko" "$INITRD" "${TESTS[@]}"
 VM_MEM=${BENCH_MEM:-3072} VM_TIMEOUT=3600 "$ROOT/scripts/boot.sh" "$KVER" \
 	"$B/kernels/vmlinuz-$KVER" "$INITRD" "$LOG"
