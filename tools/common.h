@@ -213,33 +213,6 @@ ssize_t mapped_read(struct mapper *m, int fd, void *buf, size_t len,
 		    int64_t *pos);
 void mapper_close(struct mapper *m);
 
-/*
- * Allocate a regular file's blocks ahead of its writer, on a thread of its
- * own (fallocate, FALLOC_FL_KEEP_SIZE: the file's size still grows only
- * with the data).  A writer into tmpfs spends about half its time getting
- * and zeroing new pages (the bench's profile); done ahead on the other CPU,
- * the writer only copies.  Best effort: a file system without fallocate,
- * or one that is full, makes the thread stop, and the writer allocates (and
- * reports a full disk) as before.  prealloc_stop() gives back what was
- * allocated past the data's end.
- */
-struct prealloc {
-	pthread_t thread;
-	pthread_mutex_t lock;	/* for what follows */
-	pthread_cond_t cond;	/* more wanted, or quit */
-	int fd;
-	uint64_t want;		/* allocate up to here */
-	uint64_t done;		/* allocated up to here */
-	bool started, quit, off;
-};
-void prealloc_init(struct prealloc *p);
-/* The writer of @fd will write [@pos, @pos + @len): keep ahead of it. */
-void prealloc_ahead(struct prealloc *p, int fd, uint64_t pos, size_t len);
-/* No more writes: stop the thread, free what lies past @end (the data's
- * end, the file's size).  0, or an errno: the file's size could not be
- * put back (the data must then count as not written). */
-int prealloc_stop(struct prealloc *p, uint64_t end);
-
 /* If @fd is a pipe, make its buffer 1 MiB (fewer context switches). */
 void grow_pipe(int fd);
 /* fsync() the directory holding @path (after renaming a file into it). */

@@ -27,11 +27,6 @@ struct engine_io io = {
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.cond = PTHREAD_COND_INITIALIZER,
 	},
-	.prealloc = {
-		.lock = PTHREAD_MUTEX_INITIALIZER,
-		.cond = PTHREAD_COND_INITIALIZER,
-		.fd = -1,
-	},
 };
 
 struct progress prog_bar;
@@ -163,10 +158,6 @@ int write_output(const uint8_t *p, size_t len)
 
 	if (!len)
 		return 0;
-	/* our own FILE.partial, written in order from its start: its pages
-	 * allocated ahead of us on another thread */
-	if (io.out.partial)
-		prealloc_ahead(&io.prealloc, io.fd, io.n, len);
 	/* the checksum on another thread while the bytes are written */
 	summed = summer_start(&io.summer, &io.sum, p, len);
 	err = splice_write(&io.splicer, io.fd, p, len, NULL, &done);
@@ -195,12 +186,7 @@ int finish_output(void)
 {
 	int ret = 0, err;
 
-	/* what was allocated past the data goes back first */
-	if ((err = prealloc_stop(&io.prealloc, io.n))) {
-		msg("%s: setting its size back: %s", out_name(&io.out),
-		    strerror(err));
-		ret = -1;
-	} else if (io.out.path && (err = out_sync(&io.out))) {
+	if (io.out.path && (err = out_sync(&io.out))) {
 		msg("%s: fsync: %s", out_name(&io.out), strerror(err));
 		ret = -1;
 	}
@@ -226,7 +212,6 @@ bool cleanup_io(bool failed)
 	splicer_close(&io.splicer);
 	mapper_close(&io.mapper);
 	summer_stop(&io.summer);
-	prealloc_stop(&io.prealloc, io.n);
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)

@@ -188,7 +188,6 @@ struct engine_io {
 	struct splicer splicer;	/* how the restore writes a regular file */
 	struct mapper mapper;	/* how the backup reads a regular file */
 	struct summer summer;	/* the restore's sum while it writes */
-	struct prealloc prealloc; /* the restore's file pages, ahead */
 	uint64_t size;		/* backup: the input's size if known, else 0 */
 	uint64_t n;		/* bytes of L read or written so far */
 	struct mx64 sum;	/* over those bytes */

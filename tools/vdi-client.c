@@ -67,7 +67,6 @@ struct device {
 	struct splicer splicer;	/* backup: how Write stores the buffer */
 	struct mapper mapper;	/* restore: how Read fills it */
 	struct summer summer;	/* backup: sums a Write's buffer meanwhile */
-	struct prealloc prealloc; /* backup: the file's pages, ahead */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -491,10 +490,6 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 	 * written (in order: each Write waits for its own) */
 	summed = d->sequential && at == d->sum_pos &&
 		 summer_start(&d->summer, &d->sum, cmd->buffer, len);
-	/* our own .partial file, written in order: its pages allocated
-	 * ahead of us on another thread */
-	if (!opt.disk && d->out.partial)
-		prealloc_ahead(&d->prealloc, d->fd, at, len);
 	/* disk-like: at the command's position; else at the file's offset */
 	wpos = (int64_t)at;
 	err = splice_write(&d->splicer, d->fd, cmd->buffer, len,
@@ -1031,14 +1026,6 @@ static int commit_files(void)
 
 		if (!d->out.path)	/* stdout */
 			continue;
-		/* what was allocated past the data goes back first */
-		err = prealloc_stop(&d->prealloc, d->pos);
-		if (err) {
-			msg("%s: setting its size back: %s", out_name(&d->out),
-			    strerror(err));
-			ret = -1;
-			continue;
-		}
 		/* a tape's marks go after its data, before it is durable */
 		err = opt.tape ? tape_save(&d->tape, d->fd) : 0;
 		if (err) {
@@ -1198,7 +1185,6 @@ int main(int argc, char **argv)
 		splicer_init(&devs[i].splicer);
 		mapper_init(&devs[i].mapper);
 		summer_init(&devs[i].summer);
-		prealloc_init(&devs[i].prealloc);
 		mx64_init(&devs[i].sum);
 		tape_init(&devs[i].tape, 512);
 	}
@@ -1304,7 +1290,6 @@ out:
 		splicer_close(&devs[i].splicer);
 		mapper_close(&devs[i].mapper);
 		summer_stop(&devs[i].summer);
-		prealloc_stop(&devs[i].prealloc, devs[i].pos);
 	}
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
