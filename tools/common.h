@@ -192,10 +192,11 @@ void splicer_close(struct splicer *s);
  * instruction: the other half of what splice_write() avoids, at a backup's
  * input and a restore's.  A window of the file is mapped at a time, and
  * populated a read at a time (MADV_POPULATE_READ: no fault per page).
- * Reads at or past the size the file had when looked at go to read(), so
- * a file that grows is read as read() would, and the end of the file is
- * read()'s 0.  A file that shrinks under the mapping raises SIGBUS in the
- * copy: caught, it is an EIO with a message, not the end of the program.
+ * The file's size is looked at before each read: reads at or past it go
+ * to read(), so a file that grows or shrinks is read as read() would, and
+ * the end of the file is read()'s 0.  One that shrinks in the middle of a
+ * copy raises SIGBUS there: caught, it is an EIO with a message, not the
+ * end of the program.
  * Anything but a regular file, or a failed mmap, gets plain read()s.
  */
 struct mapper {
