@@ -100,6 +100,24 @@ for side in ("server", "client"):
 with open(log, errors="replace") as f:
     bench_notes = [line.strip()[2:] for line in f if line.strip().startswith("# vdi-bench:")]
 # ---- end of floors and costs
+
+# The main job (bench/mainjob.sh): cp's time over the job's, each run's pair
+# measured side by side, the median of the pairs; higher is better (above 1:
+# the job beat cp).  1 device, and 4 (the _4dev ones).
+MAINJOB_RATIOS = {
+    "backup_vs_cp": "mainjob_backup_vs_cp_1dev",
+    "restore_vs_cp": "mainjob_restore_vs_cp_1dev",
+    "backup_vs_cp_4dev": "mainjob_backup_vs_cp_4dev",
+    "restore_vs_cp_4dev": "mainjob_restore_vs_cp_4dev",
+}
+for ratio_name, fig_name in MAINJOB_RATIOS.items():
+    if fig_name not in figures:
+        print("bench: no %s: the main job did not finish (see %s)" %
+              (fig_name, log), file=sys.stderr)
+        continue
+    ratios[ratio_name] = med(fig_name)
+    targets[ratio_name] = (">=", 1.3 if ratio_name.endswith("_4dev") else 1.0)
+
 doc = dict(ratios)
 doc.update(syscalls)
 doc.update({

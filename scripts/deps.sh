@@ -22,7 +22,8 @@ PKGS=(qemu-system-x86 busybox-static cpio gzip xz-utils zstd kmod sparse
       libelf-dev libssl-dev linux-source-6.1
       gcc-12 pahole	# what the kernels' build trees run: their CC, BTF
       perl	# checkpatch.pl needs more than perl-base
-      rsync)	# kselftest's lib.mk installs with it (make kselftest-check)
+      rsync	# kselftest's lib.mk installs with it (make kselftest-check)
+      linux-perf)	# make bench's profiles (perf record in the VM)
 
 say() { echo "deps: $*"; }
 die() { echo "deps: ERROR: $*" >&2; exit 1; }

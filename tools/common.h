@@ -9,6 +9,7 @@
 #ifndef VDI_TOOLS_COMMON_H
 #define VDI_TOOLS_COMMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,33 @@ void mx64_update(struct mx64 *m, const void *data, size_t len);
 uint64_t mx64_final(const struct mx64 *m);
 
 /*
+ * The checksum of a buffer on a thread of its own while the caller writes
+ * the buffer out: a writer's checksum then costs no time of its own on a
+ * machine with a CPU to spare (the bench's profile had it at about 5% of
+ * the client's Write).  summer_start() hands the work over and returns
+ * true, or returns false (no thread could be started) and the caller does
+ * it itself; summer_wait() returns once @m holds the buffer's bytes.  One
+ * piece of work at a time, in order; the buffer stays the caller's.
+ */
+struct summer {
+	pthread_t thread;
+	pthread_mutex_t lock;	/* for what follows */
+	pthread_cond_t cond;	/* work posted, or done */
+	struct mx64 *m;		/* the work: m += p[0..len) */
+	const void *p;
+	size_t len;
+	bool posted;		/* work waits for the thread or is under way */
+	bool started;		/* the thread exists */
+	bool broken;		/* it could not be started: do it inline */
+	bool quit;
+};
+void summer_init(struct summer *s);
+bool summer_start(struct summer *s, struct mx64 *m, const void *p,
+		  size_t len);
+void summer_wait(struct summer *s);
+void summer_stop(struct summer *s);
+
+/*
  * ---- the test-data generator ----
  * Byte i of the generated stream is byte (i % 8) of splitmix64(i / 8)
  * (little-endian): deterministic, incompressible, and any piece can be
@@ -130,6 +158,62 @@ bool wait_child(pid_t pid, const char *name);
 /* ---- I/O ---- */
 /* write() all of it, retrying after EINTR; 0 or an errno. */
 int write_all(int fd, const void *buf, size_t len);
+/*
+ * Write a buffer into a regular file through a pipe of our own: vmsplice()
+ * lends the buffer's pages to the pipe, splice() has the kernel copy them
+ * into the file with its memcpy, as cp's copy_file_range() does, where
+ * write() copies from user memory with the CPU's string-copy instruction.
+ * In make bench's VM (qemu's TCG emulates that instruction byte by byte)
+ * the profile showed that copy as the largest cost of a backup's writes, at
+ * eight times the cost of the same bytes through splice; see tools/README.md.
+ * Both calls are done before splice_write() returns, so the buffer is the
+ * caller's again (no page of it stays in the pipe).  Anything but a regular
+ * file, or a file system that cannot splice, gets plain write()s, as does
+ * everything after a failure to set the pipe up.
+ */
+struct splicer {
+	int pipe[2];		/* {-1, -1}: not yet set up */
+	size_t cap;		/* the pipe's size */
+	bool off;		/* write() only, from now on */
+};
+void splicer_init(struct splicer *s);
+/*
+ * Write @len bytes of @buf into @fd: at *@pos (advanced) if @pos, else at
+ * its file offset.  Returns 0 or an errno (ENOSPC also when the file takes
+ * no more); *@done is how many bytes were written either way.
+ */
+int splice_write(struct splicer *s, int fd, const void *buf, size_t len,
+		 int64_t *pos, size_t *done);
+void splicer_close(struct splicer *s);
+
+/*
+ * Read a regular file by copying from a mapping of it (memcpy) instead of
+ * read(), which copies to user memory with the CPU's string-copy
+ * instruction: the other half of what splice_write() avoids, at a backup's
+ * input and a restore's.  A window of the file is mapped at a time, and
+ * populated a read at a time (MADV_POPULATE_READ: no fault per page).
+ * The file's size is looked at before each read: reads at or past it go
+ * to read(), so a file that grows or shrinks is read as read() would, and
+ * the end of the file is read()'s 0.  One that shrinks in the middle of a
+ * copy raises SIGBUS there: caught, it is an EIO with a message, not the
+ * end of the program.
+ * Anything but a regular file, or a failed mmap, gets plain read()s.
+ */
+struct mapper {
+	uint8_t *map;		/* a window of the file, or NULL */
+	uint64_t at, len;	/* where the window is in the file */
+	bool off;		/* read() only, from now on */
+};
+void mapper_init(struct mapper *m);
+/*
+ * Up to @len bytes of @fd into @buf: at *@pos (advanced) if @pos, else at
+ * the file offset (advanced).  Returns the count, 0 at the end, or -1 with
+ * errno (EINTR is retried).
+ */
+ssize_t mapped_read(struct mapper *m, int fd, void *buf, size_t len,
+		    int64_t *pos);
+void mapper_close(struct mapper *m);
+
 /* If @fd is a pipe, make its buffer 1 MiB (fewer context switches). */
 void grow_pipe(int fd);
 /* fsync() the directory holding @path (after renaming a file into it). */

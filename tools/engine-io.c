@@ -20,7 +20,14 @@
 
 #include "engine.h"
 
-struct engine_io io = { .fd = -1 };
+struct engine_io io = {
+	.fd = -1,
+	.splicer = { .pipe = { -1, -1 } },
+	.summer = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	},
+};
 
 struct progress prog_bar;
 
@@ -86,7 +93,7 @@ static ssize_t read_some(uint8_t *buf, size_t len)
 			return -2;	/* aborted or interrupted */
 		if (!pfd[0].revents)
 			continue;
-		n = read(io.fd, buf, len);
+		n = mapped_read(&io.mapper, io.fd, buf, len, NULL);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR && errno != EAGAIN) {
@@ -145,11 +152,19 @@ int open_output(void)
 
 int write_output(const uint8_t *p, size_t len)
 {
+	bool summed;
+	size_t done;
 	int err;
 
 	if (!len)
 		return 0;
-	err = write_all(io.fd, p, len);
+	/* the checksum on another thread while the bytes are written */
+	summed = summer_start(&io.summer, &io.sum, p, len);
+	err = splice_write(&io.splicer, io.fd, p, len, NULL, &done);
+	if (summed)
+		summer_wait(&io.summer);
+	else if (!err)
+		mx64_update(&io.sum, p, len);
 	if (err) {
 		if (err == EPIPE)
 			msg("writing the data: the reader of %s has gone away",
@@ -160,7 +175,6 @@ int write_output(const uint8_t *p, size_t len)
 			    opt.dir ? "to tar -x" : "stdout", strerror(err));
 		return -1;
 	}
-	mx64_update(&io.sum, p, len);
 	io.n += len;
 	progress_update(&prog_bar, io.n);
 	sql_stats(io.n);
@@ -195,6 +209,9 @@ bool cleanup_io(bool failed)
 {
 	int err;
 
+	splicer_close(&io.splicer);
+	mapper_close(&io.mapper);
+	summer_stop(&io.summer);
 	if (io.tar) {		/* a failure stopped us: stop tar too */
 		kill(io.tar, SIGTERM);
 		while (waitpid(io.tar, NULL, 0) < 0 && errno == EINTR)

@@ -269,6 +269,7 @@ int run_one(unsigned int dev, int32_t code, uint32_t size,
 int connect_set(void)
 {
 	double deadline = now_s() + opt.timeout_s;
+	unsigned int pause_ms = 2;
 	bool said = false;
 	vdi_server_set *set;
 	int rc;
@@ -317,7 +318,11 @@ int connect_set(void)
 		if (!said)
 			verbose("waiting for set '%s'", opt.set_name);
 		said = true;
-		nanosleep(&(struct timespec){ 0, 100 * 1000000 }, NULL);
+		/* a client started with us creates its set within
+		 * milliseconds: look again soon, then back off to 100 ms */
+		nanosleep(&(struct timespec){ 0, pause_ms * 1000000L }, NULL);
+		if (pause_ms < 100)
+			pause_ms = pause_ms * 2 > 100 ? 100 : pause_ms * 2;
 	}
 	pthread_mutex_lock(&set_lock);
 	V.set = set;

@@ -185,6 +185,9 @@ struct engine_io {
 	pid_t tar;		/* -C: the tar child, else 0 */
 	struct out_file out;	/* restore -o FILE: FILE.partial until done,
 				 * or a device or FIFO in place */
+	struct splicer splicer;	/* how the restore writes a regular file */
+	struct mapper mapper;	/* how the backup reads a regular file */
+	struct summer summer;	/* the restore's sum while it writes */
 	uint64_t size;		/* backup: the input's size if known, else 0 */
 	uint64_t n;		/* bytes of L read or written so far */
 	struct mx64 sum;	/* over those bytes */

@@ -64,6 +64,9 @@ struct device {
 	char *path;		/* the device's file */
 	struct out_file out;	/* backup: path.partial until the end, or a
 				 * device or FIFO written in place */
+	struct splicer splicer;	/* backup: how Write stores the buffer */
+	struct mapper mapper;	/* restore: how Read fills it */
+	struct summer summer;	/* backup: sums a Write's buffer meanwhile */
 
 	uint64_t pos;		/* pipe-like: offset of the next byte */
 	uint64_t high;		/* disk-like: the furthest byte written */
@@ -457,8 +460,9 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 {
 	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
 	size_t len = (size_t)cmd->size, done = 0;
+	bool summed;
+	int64_t wpos;
 	int err = 0;
-	ssize_t n;
 
 	if (opt.op != BACKUP) {
 		note(d, "the engine writes, but this is a restore: is the "
@@ -482,22 +486,25 @@ static uint32_t do_write(struct device *d, const VDC_Command *cmd,
 		     strerror(err));
 		return code;
 	}
-	while (done < len) {
-		if (opt.disk)
-			n = pwrite(d->fd, cmd->buffer + done, len - done,
-				   (off_t)(at + done));
-		else
-			n = write(d->fd, cmd->buffer + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {		/* 0: nothing more fits */
-			err = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		done += (size_t)n;
-	}
+	/* the stream's checksum on another thread while the buffer is
+	 * written (in order: each Write waits for its own) */
+	summed = d->sequential && at == d->sum_pos &&
+		 summer_start(&d->summer, &d->sum, cmd->buffer, len);
+	/* disk-like: at the command's position; else at the file's offset */
+	wpos = (int64_t)at;
+	err = splice_write(&d->splicer, d->fd, cmd->buffer, len,
+			   opt.disk ? &wpos : NULL, &done);
 	*bytes = (uint32_t)done;
-	sum_add(d, cmd->buffer, done, at);
+	if (summed) {
+		summer_wait(&d->summer);
+		d->sum_pos += len;
+		/* it holds bytes that were not written: a failed Write,
+		 * whose run prints no checksums; never a wrong one */
+		if (done != len)
+			d->sequential = false;
+	} else {
+		sum_add(d, cmd->buffer, done, at);
+	}
 	d->pos += done;
 	d->cur = at + done;
 	if (at + done > d->high)
@@ -525,6 +532,7 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 {
 	uint64_t at = opt.disk ? (uint64_t)cmd->position : d->pos;
 	size_t len = (size_t)cmd->size, done = 0;
+	int64_t rpos;
 	ssize_t n = 0;
 
 	if (opt.op != RESTORE) {
@@ -550,14 +558,11 @@ static uint32_t do_read(struct device *d, const VDC_Command *cmd,
 		__atomic_add_fetch(&d->bytes, done, __ATOMIC_RELAXED);
 		return code;
 	}
+	/* disk-like: at the command's position; else at the file's offset */
+	rpos = (int64_t)at;
 	while (done < len) {
-		if (opt.disk)
-			n = pread(d->fd, cmd->buffer + done, len - done,
-				  (off_t)(at + done));
-		else
-			n = read(d->fd, cmd->buffer + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = mapped_read(&d->mapper, d->fd, cmd->buffer + done,
+				len - done, opt.disk ? &rpos : NULL);
 		if (n <= 0)
 			break;
 		done += (size_t)n;
@@ -1177,6 +1182,9 @@ int main(int argc, char **argv)
 		devs[i].name = opt.dev_name[i];
 		devs[i].fd = -1;
 		devs[i].sequential = true;
+		splicer_init(&devs[i].splicer);
+		mapper_init(&devs[i].mapper);
+		summer_init(&devs[i].summer);
 		mx64_init(&devs[i].sum);
 		tape_init(&devs[i].tape, 512);
 	}
@@ -1278,6 +1286,11 @@ out:
 	if (figs)
 		end_figures(figs_rc, figs, t_data);
 	free(figs);
+	for (i = 0; i < opt.ndev; i++) {
+		splicer_close(&devs[i].splicer);
+		mapper_close(&devs[i].mapper);
+		summer_stop(&devs[i].summer);
+	}
 	vdi_client_set_free(set);
 	return failed ? EXIT_FAIL : 0;
 }
