@@ -742,25 +742,58 @@ static void delay_completion(void)
 	pthread_mutex_unlock(&delay_lock);
 }
 
+/* What a completed command counts for, once the library has applied it. */
+struct turn {
+	uint32_t code, bytes;
+	uint64_t at;
+	bool transfer;
+};
+
+static void turn_applied(struct device *d, const struct turn *t)
+{
+	d->moved += t->bytes;		/* for say_moved() */
+	if (t->code != ERROR_SUCCESS)
+		return;
+	d->ncmds++;
+	if (t->transfer) {
+		d->last_pos = t->at;
+		d->last_seq = __atomic_add_fetch(&cmd_seq, 1, __ATOMIC_RELAXED);
+	}
+}
+
 /*
  * One thread per device, as VDI's process model has it: take a command,
  * do it, complete it, until the engine closes the device (VD_E_CLOSE) or
- * the set is aborted (VD_E_ABORT).
+ * the set is aborted (VD_E_ABORT).  Completing one command and taking the
+ * next is one call (vdi_client_complete_and_get: one system call a turn).
  */
 static void *device_main(void *arg)
 {
 	struct device *d = arg;
 	int64_t wait_ms = opt.command_timeout_s ?
 			  (int64_t)opt.command_timeout_s * 1000 : INFINITE;
-	uint32_t code, bytes;
+	vdi_client_completion done;
+	unsigned int nturn = 0, applied, got;
+	struct turn t = { 0 };
 	uint64_t pos;
 	VDC_Command *cmd;
-	bool transfer;
-	uint64_t at;
 	int rc;
 
 	for (;;) {
-		rc = vdi_client_get_command(d->dev, wait_ms, &cmd);
+		rc = vdi_client_complete_and_get(d->dev, &done, nturn, &applied,
+						 wait_ms, &cmd, 1, &got);
+		if (applied)
+			turn_applied(d, &t);
+		if (applied != nturn) {
+			if (rc == VD_E_ABORT) {
+				d->aborted = true;
+				break;
+			}
+			note(d, "device '%s': CompleteCommand: %s: %s", d->name,
+			     vdi_code_name(rc), vdi_last_error());
+			break;
+		}
+		nturn = 0;
 		if (rc == VD_E_TIMEOUT) {
 			note(d, "device '%s': no command from the engine for "
 			     "%u s (GetCommand: VD_E_TIMEOUT): giving up",
@@ -781,55 +814,42 @@ static void *device_main(void *arg)
 			break;
 		}
 
-		bytes = 0;
+		t.bytes = 0;
 		pos = 0;
 		/* cmd is the library's again once completed: note these now */
-		at = opt.disk ? (uint64_t)cmd->position :
-		     opt.tape ? d->tape.off : d->pos;
-		transfer = cmd->commandCode == VDC_Read ||
-			   cmd->commandCode == VDC_Write;
+		t.at = opt.disk ? (uint64_t)cmd->position :
+		       opt.tape ? d->tape.off : d->pos;
+		t.transfer = cmd->commandCode == VDC_Read ||
+			     cmd->commandCode == VDC_Write;
 		switch (cmd->commandCode) {
 		case VDC_Write:
-			code = do_write(d, cmd, &bytes);
+			t.code = do_write(d, cmd, &t.bytes);
 			break;
 		case VDC_Read:
-			code = do_read(d, cmd, &bytes);
+			t.code = do_read(d, cmd, &t.bytes);
 			break;
 		case VDC_Flush:
-			code = do_flush(d);
+			t.code = do_flush(d);
 			break;
 		case VDC_ClearError:	/* we keep no error state to clear */
-			code = ERROR_SUCCESS;
+			t.code = ERROR_SUCCESS;
 			break;
 		default:
-			code = do_feature(d, cmd, &pos);
-			if (code == ERROR_NOT_SUPPORTED)
+			t.code = do_feature(d, cmd, &pos);
+			if (t.code == ERROR_NOT_SUPPORTED)
 				verbose("device '%s': command %d not supported",
 					d->name, cmd->commandCode);
 		}
 
-		if (opt.delay_ms && transfer)
+		if (opt.delay_ms && t.transfer)
 			delay_completion();
-		rc = vdi_client_complete_command(d->dev, cmd, code, bytes,
-						 pos);
-		if (rc == VD_E_ABORT) {
-			d->aborted = true;
-			break;
-		}
-		if (rc) {
-			note(d, "device '%s': CompleteCommand: %s: %s", d->name,
-			     vdi_code_name(rc), vdi_last_error());
-			break;
-		}
-		d->moved += bytes;		/* for say_moved() */
-		if (code == ERROR_SUCCESS) {
-			d->ncmds++;
-			if (transfer) {
-				d->last_pos = at;
-				d->last_seq = __atomic_add_fetch(&cmd_seq, 1,
-							__ATOMIC_RELAXED);
-			}
-		}
+		done = (vdi_client_completion) {
+			.cmd = cmd,
+			.completionCode = t.code,
+			.bytesTransferred = t.bytes,
+			.position = pos,
+		};
+		nturn = 1;
 	}
 	/* anything but the normal end: stop the other devices too */
 	if (!d->ended && !d->aborted)
