@@ -15,8 +15,9 @@
  *   vdi_client_create                 the set, with its VDConfig
  *   vdi_client_get_configuration      wait for the engine's configuration
  *   vdi_client_open_device            every device
- *   vdi_client_get_command / vdi_client_complete_command
- *                                     one thread per device, until VD_E_CLOSE
+ *   vdi_client_complete_and_get       GetCommand and CompleteCommand in
+ *                                     one call (libvdi extra): one thread
+ *                                     per device, until VD_E_CLOSE
  *   vdi_client_signal_abort           on a signal or an unexpected error
  *   vdi_client_get_stats              (libvdi extra) the module's figures:
  *                                     every --stats N s, and at the end
