@@ -821,15 +821,16 @@ struct vdi_agent {
 /* The agent this thread runs, if any: the one whose routines it runs. */
 static __thread struct vdi_agent *vdi_agent_self;
 
-/* The agent collecting for @set on this thread, or NULL. */
+/*
+ * The agent collecting for @set on this thread, or NULL.  Only the
+ * innermost one collects: an agent run from a routine of another set's
+ * agent blocks that one, whose sends must then go at once.
+ */
 static struct vdi_agent *vdi_agent_of(const vdi_server_set *set)
 {
-	struct vdi_agent *a;
+	struct vdi_agent *a = vdi_agent_self;
 
-	for (a = vdi_agent_self; a; a = a->outer)
-		if (a->set == set)
-			return a->cap ? a : NULL;
-	return NULL;
+	return a && a->set == set && a->cap ? a : NULL;
 }
 
 /* Collect a checked command that holds a slot of device @index. */
@@ -1061,6 +1062,12 @@ static int vdi_server_agent_loop(vdi_server_set *set)
 	a.refused = malloc(cap * sizeof(*a.refused));
 	if (a.pend && a.refused)
 		a.cap = (unsigned int)cap;
+	/* An agent run from a routine: what the outer one collected goes now. */
+	while (vdi_agent_self && (vdi_agent_self->npend ||
+				  vdi_agent_self->nrefused)) {
+		vdi_agent_flush(vdi_agent_self);
+		vdi_agent_tell(vdi_agent_self);
+	}
 	a.outer = vdi_agent_self;
 	vdi_agent_self = &a;
 	ret = vdi_agent_loop_enter(&a);

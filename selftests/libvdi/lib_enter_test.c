@@ -1400,6 +1400,60 @@ static void scene_send_then_close(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, lt_pair_teardown(&p));
 }
 
+/* ------------------------------------------------------------------ */
+/* An agent run from a routine of another set's agent                 */
+
+static vdi_server_set *nest_set;
+static int nest_ret = 1;
+
+/* Command 0's routine on set 1 sends one more to set 1 (collected), then
+ * runs set 2's agent, which holds the thread until set 2 ends. */
+static void nest_hook(struct lt_cmd *c)
+{
+	if (c->id != 0 || c->in_send)
+		return;
+	lt_cmd_init(&hook_cmd[1], 1, VDC_Flush, 0, 1);
+	hook_ret[1] = lt_send_cmd(hook_dev[0], &hook_cmd[1]);
+	nest_ret = vdi_server_execute_completion_agent(nest_set);
+	__atomic_store_n(&hook_finished, 1, __ATOMIC_RELEASE);
+}
+
+TEST(an_agent_run_by_a_routine_first_hands_over_what_the_outer_collected)
+{
+	struct lt_pair_opts o;
+	struct lt_pair p, p2;
+	struct lt_cmd k0;
+	struct lt_msg m;
+
+	ASSERT_MODULE_HAS_ENTER();
+	use_enter(true);
+	memset(&o, 0, sizeof(o));
+	ASSERT_EQ(0, lt_pair_setup(&p, "nestout", &o));
+	o.no_agent = true;
+	ASSERT_EQ(0, lt_pair_setup(&p2, "nestin", &o));
+	hook_dev[0] = p.dev[0];
+	nest_set = p2.set;
+	hook_finished = 0;
+	lt_set_hook(nest_hook);
+	lt_cmd_init(&k0, 0, VDC_Flush, 0, 0);
+	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &k0));
+	ASSERT_VD(NOERROR, turn(&p, 0, 0, 0, 8, 1000, &m));
+	/* Completing command 0 runs the hook: while set 2's agent holds the
+	 * thread, command 1 must reach set 1's client all the same. */
+	EXPECT_VD(NOERROR, turn(&p, 0, 1, 0, 8, 3000, &m));
+	EXPECT_EQ(1, m.a[1]);
+	EXPECT_EQ(1, m.q[0]);
+	EXPECT_VD(NOERROR, hook_ret[1]);
+	/* Set 2 ends: its agent returns, and so does the routine. */
+	EXPECT_VD(NOERROR, vdi_server_close_device(p2.dev[0]));
+	EXPECT_TRUE(hook_wait_finished());
+	EXPECT_VD(NOERROR, nest_ret);
+	lt_set_hook(NULL);
+	EXPECT_VD(VD_E_TIMEOUT, turn(&p, 0, 1, 0, 8, 0, &m));
+	lt_pair_teardown(&p2);
+	lt_pair_teardown(&p);
+}
+
 TEST(a_routine_that_sends_then_closes_its_device)
 {
 	ASSERT_MODULE_HAS_ENTER();
