@@ -29,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 /* The id of tracepoint raw_syscalls:sys_enter, or -errno. */
 static inline long lt_sys_enter_id(void)
@@ -122,6 +123,24 @@ static inline int lt_forbid_ioctl(unsigned long req)
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 		return -errno;
 	return 0;
+}
+
+/*
+ * Can this kernel install a seccomp filter at all (CONFIG_SECCOMP_FILTER;
+ * the debug kernel has none)?  Tried in a child, which then exits.
+ */
+static inline bool lt_seccomp_filters(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return false;
+	if (!pid)
+		_exit(lt_forbid_ioctl(0) == 0 ? 0 : 1);
+	if (waitpid(pid, &status, 0) != pid)
+		return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 #endif /* LT_SYSCALLS_H */
