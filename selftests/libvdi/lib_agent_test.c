@@ -11,22 +11,6 @@
 
 #include <limits.h>
 
-static void end_normally(struct __test_metadata *_metadata, struct lt_pair *p)
-{
-	unsigned int i;
-
-	EXPECT_VD(NOERROR, lt_pair_close_devices(p));
-	for (i = 0; i < p->ndev; i++)
-		EXPECT_VD(VD_E_CLOSE, lt_rc_serve(&p->rc, (int)i, -1, -1, -1,
-						  2000, NULL));
-	ASSERT_TRUE(lt_agent_done(&p->agent, 3000));
-	EXPECT_VD(NOERROR, p->agent.ret);
-	EXPECT_VD(NOERROR, vdi_server_close(p->set));
-	p->set = NULL;
-	EXPECT_VD(NOERROR, lt_rc_call(&p->rc, RC_CLOSE, 0, 0, 0, 0, 0, NULL));
-	EXPECT_EQ(0, lt_pair_teardown(p));
-}
-
 /* The routine ran once, synchronously, for a SendCommand that failed. */
 static void expect_sync_failure(struct __test_metadata *_metadata,
 				struct lt_cmd *c, int32_t code)
@@ -157,7 +141,7 @@ TEST(send_before_the_agent_runs_is_protocol)
 	ASSERT_EQ(0, lt_wait_calls(2, 2000));
 	expect_agent_done(_metadata, &p, &c2, 0, 4096, 0);
 	EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b, 4096));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(send_to_a_full_queue_is_queue_full)
@@ -195,7 +179,7 @@ TEST(send_to_a_full_queue_is_queue_full)
 	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &c[6]));
 	EXPECT_VD(VD_E_QUEUE_FULL, lt_send_cmd(p.dev[0], &c[7]));
 	expect_sync_failure(_metadata, &c[7], ERROR_NO_SYSTEM_RESOURCES);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 	EXPECT_EQ(1, c[4].calls);
 	EXPECT_EQ(1, c[6].calls);
 	EXPECT_EQ(11, c[4].pos);
@@ -236,7 +220,7 @@ TEST(send_in_io_error_is_io_error)
 	expect_agent_done(_metadata, &p, &c[3], 0, 0, 0);
 	/* Active again. */
 	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &c[4]));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 	EXPECT_EQ(1, c[4].calls);
 	EXPECT_EQ(0, c[4].code);
 }
@@ -260,7 +244,7 @@ TEST(send_to_a_closed_device_is_protocol)
 	expect_sync_failure(_metadata, &c[1], ERROR_INVALID_HANDLE);
 	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[1], &c[2]));
 	p.dev[0] = NULL;	/* closed already */
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 	EXPECT_EQ(1, c[2].calls);
 	EXPECT_EQ(3, lt_calls());
 }
@@ -390,7 +374,7 @@ TEST(send_invalid_calls_no_routine)
 		expect_agent_done(_metadata, &p, &k, 0, 0, code);
 	}
 	EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b, 131072));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(send_commands_stops_at_the_first_failure)
@@ -470,7 +454,7 @@ TEST(send_commands_stops_at_the_first_failure)
 	ASSERT_EQ(0, lt_wait_calls(12, 2000));
 	expect_agent_done(_metadata, &p, &c[8], 0, 0, 15);
 	expect_agent_done(_metadata, &p, &c[10], 0, 0, 17);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -563,7 +547,7 @@ TEST(agent_start_conditions)
 	EXPECT_VD(VD_E_PROTOCOL, second.ret);
 	EXPECT_GT(1000, lt_now_ms() - t0);
 	ASSERT_FALSE(lt_agent_done(&p.agent, 0));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(agent_returns_noerror_after_every_device_is_closed)
@@ -685,7 +669,7 @@ TEST(agent_fills_the_very_command_on_its_own_thread)
 	/* The device of SkipBlocks is in IO-ERROR now: close it anyway. */
 	EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b[0], 8192));
 	EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b[1], 8192));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(agent_calls_routines_in_completion_order)
@@ -722,7 +706,7 @@ TEST(agent_calls_routines_in_completion_order)
 		EXPECT_EQ(i + 1, c[order[i]].seq);
 		expect_agent_done(_metadata, &p, &c[order[i]], 0, 0, order[i]);
 	}
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /* A routine that sends the next command itself, from the agent's thread. */
@@ -768,7 +752,7 @@ TEST(routines_may_send_commands)
 		expect_agent_done(_metadata, &p, &chain[i], 0, 0, i + 7);
 		EXPECT_EQ(i + 1, chain[i].seq);
 	}
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /* Signals to the agent's thread do not end it. */
@@ -800,7 +784,7 @@ TEST(signals_do_not_end_the_agent)
 	ASSERT_VD(NOERROR, lt_rc_serve(&p.rc, 0, 1, -1, -1, 1000, NULL));
 	ASSERT_EQ(0, lt_wait_calls(1, 2000));
 	expect_agent_done(_metadata, &p, &c, 0, 0, 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /* Commands in every state when the set aborts: queued, held, done. */
@@ -1017,7 +1001,7 @@ TEST(io_error_protocol_end_to_end)
 	expect_agent_done(_metadata, &p, &c[3], 0, 4096, 0);
 	for (i = 0; i < 5; i++)
 		EXPECT_VD(NOERROR, vdi_server_free_buffer(p.set, b[i], 4096));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(clear_error_waits_for_the_held_commands)
@@ -1060,7 +1044,7 @@ TEST(clear_error_waits_for_the_held_commands)
 	expect_agent_done(_metadata, &p, &c[3], 0, 0, 0);
 	lt_cmd_init(&c[4], 4, VDC_Flush, 0, 0);
 	ASSERT_VD(NOERROR, lt_send_cmd(p.dev[0], &c[4]));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(clear_error_failing_keeps_io_error)
@@ -1170,7 +1154,7 @@ TEST(close_from_an_agent_routine_is_protocol)
 	expect_agent_done(_metadata, &p, &c, 0, 0, 7);
 	/* Nothing was released: the set goes on to its normal end. */
 	ASSERT_FALSE(lt_agent_done(&p.agent, 0));
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(close_from_a_send_routine_is_protocol)
@@ -1200,7 +1184,7 @@ TEST(close_from_a_send_routine_is_protocol)
 	ASSERT_VD(NOERROR, lt_rc_serve(&p.rc, 0, 1, -1, -1, 1000, NULL));
 	ASSERT_EQ(0, lt_wait_calls(2, 3000));
 	expect_agent_done(_metadata, &p, &c[1], 0, 0, 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /*

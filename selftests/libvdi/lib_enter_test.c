@@ -57,22 +57,6 @@ static bool module_has_enter(void)
 		TH_LOG("the module in the VM must have VDI_IOC_ENTER"); \
 	}
 
-static void end_normally(struct __test_metadata *_metadata, struct lt_pair *p)
-{
-	unsigned int i;
-
-	EXPECT_VD(NOERROR, lt_pair_close_devices(p));
-	for (i = 0; i < p->ndev; i++)
-		EXPECT_VD(VD_E_CLOSE, lt_rc_serve(&p->rc, (int)i, -1, -1, -1,
-						  2000, NULL));
-	ASSERT_TRUE(lt_agent_done(&p->agent, 3000));
-	EXPECT_VD(NOERROR, p->agent.ret);
-	EXPECT_VD(NOERROR, vdi_server_close(p->set));
-	p->set = NULL;
-	EXPECT_VD(NOERROR, lt_rc_call(&p->rc, RC_CLOSE, 0, 0, 0, 0, 0, NULL));
-	EXPECT_EQ(0, lt_pair_teardown(p));
-}
-
 /* One vdi_client_complete_and_get in the client (RC_TURN). */
 static int turn(struct lt_pair *p, int dev, int complete, uint32_t code,
 		int max, int64_t timeout, struct lt_msg *out)
@@ -397,7 +381,7 @@ static void scene_complete_and_get_batches(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, lt_wait_calls(250, 3000));
 	for (i = 150; i < 250; i++)
 		expect_done(_metadata, &p, &k[i], 0, i + 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 	free(k);
 }
 
@@ -461,7 +445,7 @@ static void scene_complete_and_get_io_error(struct __test_metadata *_metadata,
 	EXPECT_VD(VD_E_TIMEOUT, turn(&p, 0, 1, 0, 4, 0, &m));
 	ASSERT_EQ(0, lt_wait_calls(6, 2000));
 	expect_done(_metadata, &p, &k[5], 0, 12);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(complete_and_get_io_error_and_clear_error)
@@ -899,7 +883,7 @@ static void scene_collected_in_order(struct __test_metadata *_metadata,
 	expect_done(_metadata, &p, &k0, 0, 7);
 	for (i = 1; i <= 5; i++)
 		expect_done(_metadata, &p, &hook_cmd[i], 0, i + 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(routine_sends_are_collected_in_order)
@@ -1006,7 +990,7 @@ static void scene_queue_full(struct __test_metadata *_metadata, bool enter)
 		expect_done(_metadata, &p, &hook_cmd[i], 0, i + 7);
 	for (i = 8; i <= 11; i++)
 		expect_done(_metadata, &p, &hook_cmd[i], 0, i + 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 TEST(queue_full_is_still_said_at_once_when_collecting)
@@ -1228,7 +1212,7 @@ TEST(sends_to_four_devices_go_in_one_call)
 	lt_set_hook(NULL);
 	for (d = 0; d < 4; d++)
 		expect_done(_metadata, &p, &hook_cmd[1 + d], 0, 1 + d + 7);
-	end_normally(_metadata, &p);
+	lt_pair_end_normally(_metadata, &p);
 }
 
 /*

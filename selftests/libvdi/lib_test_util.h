@@ -1460,6 +1460,27 @@ static inline int lt_pair_teardown(struct lt_pair *p)
 	return r;
 }
 
+/*
+ * The normal end of a pair: the server closes its devices, the client sees
+ * VD_E_CLOSE on each, the agent returns NOERROR, both sides close.
+ */
+static inline void lt_pair_end_normally(struct __test_metadata *_metadata,
+					struct lt_pair *p)
+{
+	unsigned int i;
+
+	EXPECT_VD(NOERROR, lt_pair_close_devices(p));
+	for (i = 0; i < p->ndev; i++)
+		EXPECT_VD(VD_E_CLOSE, lt_rc_serve(&p->rc, (int)i, -1, -1, -1,
+						  2000, NULL));
+	ASSERT_TRUE(lt_agent_done(&p->agent, 3000));
+	EXPECT_VD(NOERROR, p->agent.ret);
+	EXPECT_VD(NOERROR, vdi_server_close(p->set));
+	p->set = NULL;
+	EXPECT_VD(NOERROR, lt_rc_call(&p->rc, RC_CLOSE, 0, 0, 0, 0, 0, NULL));
+	EXPECT_EQ(0, lt_pair_teardown(p));
+}
+
 /* ------------------------------------------------------------------ */
 /* the remote server: one libvdi server call per message              */
 
